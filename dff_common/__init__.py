@@ -1,0 +1,1 @@
+"""Deep Feature Flow core: framework-free (torch only)."""

@@ -1,0 +1,276 @@
+"""Inference complexity of Deep Feature Flow (Zhu et al., CVPR 2017, Sec. 3, Eq. 5-7, Table 2).
+
+Complexities O(.) are counted in **multiply-adds** (MACs) per frame: torch's
+``FlopCounterMode`` counts a multiply-add as 2 FLOPs, every count here is that number halved.
+The paper's Table 2 reports only ratios (1/r, Eq. 6), which do not depend on the unit.
+
+What is counted: convolutions (incl. transposed), matrix products, and the bilinear warp
+``aten.grid_sampler_2d`` through a formula registered here (torch has none): 4 multiply-adds
+per output element (the four non-zero terms of the bilinear kernel, Eq. 1-2; the interpolation
+weights are shared by all channels of a location and neglected). Element-wise operations
+(ReLU, norms, additions, resizing, pooling) count 0, like in the usual FLOP counts of CNNs;
+the only element-wise term that ``measure_complexity`` adds by hand is the multiplication by
+the scale field in W (Eq. 3), 1 per output element.
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = [
+    "PAPER_TABLE2",
+    "ComplexityReport",
+    "Table2Row",
+    "complexity_ratio",
+    "count_flops",
+    "flop_counts",
+    "measure_complexity",
+    "speedup",
+    "table2",
+]
+
+# Table 2 of the paper: 1/r by Eq. (6), keyed by (ResNet depth, flow network name).
+PAPER_TABLE2 = {
+    (50, "flownet"): 9.20,
+    (50, "flownet_half"): 33.56,
+    (50, "flownet_inception"): 68.97,
+    (101, "flownet"): 12.71,
+    (101, "flownet_half"): 46.30,
+    (101, "flownet_inception"): 95.24,
+}
+
+# FLOPs per multiply-add in torch's FlopCounterMode.
+_FLOPS_PER_MAC = 2
+# Multiply-adds per output element of a bilinear grid sample (Eq. 1-2: 4 non-zero terms).
+_BILINEAR_MACS = 4
+
+
+def _grid_sampler_flop(input_shape, grid_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of ``aten.grid_sampler_2d`` with output ``(N, C, H_out, W_out)`` (in FLOPs)."""
+    return _FLOPS_PER_MAC * _BILINEAR_MACS * math.prod(out_shape)
+
+
+_CUSTOM_FORMULAS = {torch.ops.aten.grid_sampler_2d: _grid_sampler_flop}
+
+
+def flop_counts(module: Callable, *inputs) -> dict[str, int]:
+    """Multiply-adds of one forward pass, in total and per submodule.
+
+    Runs ``module(*inputs)`` under ``torch.no_grad()`` and ``FlopCounterMode``.
+
+    Args:
+        module (Callable): an ``nn.Module`` (per-submodule counts) or any callable.
+        *inputs: the forward's arguments.
+
+    Returns:
+        dict[str, int]: MACs keyed by submodule name relative to ``module`` (as in
+        ``named_modules()``, e.g. ``"body.layer1"``); ``""`` holds the total.
+    """
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_CUSTOM_FORMULAS) as mode:
+        module(*inputs)
+    counts = {}
+    for name, per_op in mode.get_flop_counts().items():
+        if name == "Global":
+            name = ""
+        elif "." in name:
+            name = name.split(".", 1)[1]  # drop the root's class name
+        else:
+            continue  # the root module itself: equal to (or part of) "Global"
+        counts[name] = sum(per_op.values()) // _FLOPS_PER_MAC
+    counts.setdefault("", 0)
+    return counts
+
+
+def count_flops(module: Callable, *inputs) -> int:
+    """Multiply-adds of ``module(*inputs)`` (the O(.) of Eq. 5), see the module docstring.
+
+    Args:
+        module (Callable): a module or callable.
+        *inputs: the forward's arguments.
+
+    Returns:
+        int: multiply-adds (torch's FLOPs / 2).
+    """
+    return flop_counts(module, *inputs)[""]
+
+
+@dataclasses.dataclass(frozen=True)
+class ComplexityReport:
+    """The complexities of Eq. (5) for one frame, in multiply-adds.
+
+    Attributes:
+        feature_net (int): O(N_feat).
+        flow (int): O(F), the flow network without its scale head.
+        scale (int): O(S), the scale field's 1x1 conv (sibling output of the flow network).
+        warp (int): O(W), the bilinear warp and the scale multiplication (Eq. 3).
+        task_net (int): O(N_task).
+    """
+
+    feature_net: int
+    flow: int
+    scale: int
+    warp: int
+    task_net: int
+
+
+def complexity_ratio(report: ComplexityReport, approximate: bool = False) -> float:
+    """Per-frame cost ratio r of a non-key frame to a key frame.
+
+    Args:
+        report (ComplexityReport): the complexities.
+        approximate (bool): use Eq. (6), ``O(F) / O(N_feat)``, instead of Eq. (5),
+            ``(O(F) + O(S) + O(W) + O(N_task)) / (O(N_feat) + O(N_task))``. Defaults to False.
+
+    Returns:
+        float: r.
+    """
+    if report.feature_net <= 0:
+        raise ValueError(f"O(N_feat) must be positive, got {report.feature_net}")
+    if approximate:
+        return report.flow / report.feature_net
+    non_key = report.flow + report.scale + report.warp + report.task_net
+    return non_key / (report.feature_net + report.task_net)
+
+
+def speedup(r: float, l: float) -> float:  # noqa: E741 (the paper's symbol)
+    """Overall speedup of DFF over per-frame inference, Eq. (7): ``l / (1 + (l - 1) r)``.
+
+    Args:
+        r (float): per-frame cost ratio (Eq. 5), > 0.
+        l (float): key frame duration length, >= 1 (one key frame every l frames).
+
+    Returns:
+        float: s.
+    """
+    if l < 1:
+        raise ValueError(f"key frame duration length l must be >= 1, got {l}")
+    if r <= 0:
+        raise ValueError(f"cost ratio r must be > 0, got {r}")
+    return l / (1 + (l - 1) * r)
+
+
+def measure_complexity(
+    feature_net: nn.Module,
+    flow_net: nn.Module,
+    task_net: nn.Module,
+    image_size: Sequence[int],
+    flow_input_scale: float = 0.5,
+    scale_head: str = "scale_head",
+) -> ComplexityReport:
+    """Count the five complexities of Eq. (5) by running each part once on zero inputs.
+
+    Args:
+        feature_net (nn.Module): N_feat, images ``(1, 3, H, W)`` -> features ``(1, C, h, w)``.
+        flow_net (nn.Module): F with its scale head, ``(key, cur)`` frames at the flow
+            network's resolution -> ``(flow, scale)`` (``dff_common.flow_nets`` contract).
+        task_net (nn.Module): N_task, features ``(1, C, h, w)`` -> result.
+        image_size (Sequence[int]): ``(H, W)`` of the feature network's input.
+        flow_input_scale (float): flow network input size / image size (Sec. 4: half).
+            Defaults to 0.5.
+        scale_head (str): name of the flow network's submodule computing the scale field S;
+            its MACs are O(S) and the rest of the flow network's are O(F).
+            Defaults to "scale_head".
+
+    Returns:
+        ComplexityReport: the complexities, in multiply-adds.
+    """
+    from dff_common.warp import warp
+
+    if scale_head not in dict(flow_net.named_modules()):
+        raise ValueError(f"flow network {type(flow_net).__name__} has no submodule {scale_head!r}")
+    height, width = image_size
+    images = torch.zeros(1, 3, height, width)
+    with torch.no_grad():
+        features = feature_net(images)
+    flow_size = (round(height * flow_input_scale), round(width * flow_input_scale))
+    frames = torch.zeros(1, 3, *flow_size)
+    flow_counts = flop_counts(flow_net, frames, frames)
+    o_scale = flow_counts.get(scale_head, 0)
+    flow = torch.zeros(1, 2, *features.shape[-2:])
+    scale = torch.ones_like(features)
+    return ComplexityReport(
+        feature_net=count_flops(feature_net, images),
+        flow=flow_counts[""] - o_scale,
+        scale=o_scale,
+        warp=count_flops(warp, features, flow, scale) + features.numel(),
+        task_net=count_flops(task_net, features),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Table2Row:
+    """One cell of Table 2: measured 1/r (Eq. 6) next to the paper's value.
+
+    Attributes:
+        depth (int): ResNet depth of N_feat.
+        flow_net (str): flow network name (``dff_common.flow_nets.FLOW_NETS``).
+        feature_net_macs (int): O(N_feat) at the image size.
+        flow_macs (int): O(F) at half the image size, without the scale head.
+        inverse_ratio (float): measured 1/r = O(N_feat) / O(F).
+        paper (float): the paper's 1/r.
+    """
+
+    depth: int
+    flow_net: str
+    feature_net_macs: int
+    flow_macs: int
+    inverse_ratio: float
+    paper: float
+
+    @property
+    def relative_difference(self) -> float:
+        """(measured - paper) / paper."""
+        return (self.inverse_ratio - self.paper) / self.paper
+
+
+def table2(
+    depths: Sequence[int] = (50, 101),
+    flow_nets: Sequence[str] = ("flownet", "flownet_half", "flownet_inception"),
+    image_size: Sequence[int] = (600, 1000),
+    scale_head: str = "scale_head",
+) -> list[Table2Row]:
+    """Reproduce Table 2: 1/r of Eq. (6) for each feature network and flow network.
+
+    N_feat is ``DilatedResNetFeatureNet(depth)`` (dilated ResNet + ``conv_feat``) at
+    ``image_size``; F is ``build_flow_net(name)`` at half of it (Sec. 4, ImageNet VID:
+    600 and 300 pixels), its scale head excluded. Runs real forwards on CPU (seconds each).
+
+    Args:
+        depths (Sequence[int]): ResNet depths. Defaults to (50, 101).
+        flow_nets (Sequence[str]): flow network names.
+        image_size (Sequence[int]): ``(H, W)`` of the feature network's input.
+            Defaults to (600, 1000).
+        scale_head (str): the flow networks' scale-head submodule name.
+
+    Returns:
+        list[Table2Row]: one row per (depth, flow network), depths outermost.
+    """
+    from dff_common.feature_net import DilatedResNetFeatureNet
+    from dff_common.flow_nets import build_flow_net
+
+    height, width = image_size
+    images = torch.zeros(1, 3, height, width)
+    frames = torch.zeros(1, 3, height // 2, width // 2)
+    flow_macs = {}
+    for name in flow_nets:
+        counts = flop_counts(build_flow_net(name).eval(), frames, frames)
+        flow_macs[name] = counts[""] - counts.get(scale_head, 0)
+    rows = []
+    for depth in depths:
+        feature_macs = count_flops(DilatedResNetFeatureNet(depth).eval(), images)
+        for name in flow_nets:
+            rows.append(
+                Table2Row(
+                    depth=depth,
+                    flow_net=name,
+                    feature_net_macs=feature_macs,
+                    flow_macs=flow_macs[name],
+                    inverse_ratio=feature_macs / flow_macs[name],
+                    paper=PAPER_TABLE2.get((depth, name), math.nan),
+                )
+            )
+    return rows

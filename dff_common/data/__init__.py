@@ -1,0 +1,1 @@
+"""Video/flow data layouts."""
