@@ -30,7 +30,7 @@ def test_placeholder_op_raises_naming_op_and_fix():
     with pytest.raises(compat.MissingExtensionError, match="compiled build"):
         ext.anything()
     with pytest.raises(AttributeError):
-        ext.__wrapped__  # dunder lookups (inspect, pickle) must not get a fake op
+        _ = ext.__wrapped__  # dunder lookups (inspect, pickle) must not get a fake op
 
 
 def test_missing_extension_gets_placeholder_and_framework_imports(tmp_path):
