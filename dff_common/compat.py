@@ -15,6 +15,15 @@ team checkout and the README):
 * **numpy >= 1.24** removed ``np.int``, ``np.float``, ``np.bool`` which detectron2 0.6 still
   uses (data/build.py, evaluation/sem_seg_evaluation.py, structures/masks.py, ...): aliased to
   the builtins they always meant.
+* **torch >= 2.6 loads with ``weights_only=True`` by default**, and mmengine 0.10.7 calls
+  ``torch.load`` without the argument, so loading or resuming a checkpoint written by mmengine's
+  own ``Runner``/``CheckpointHook`` fails: besides tensors it pickles the message hub's
+  ``HistoryBuffer`` objects, numpy arrays, scalars and dtypes, and, through
+  ``HistoryBuffer.__getstate__``, its statistics methods as ``getattr(HistoryBuffer, "min")``.
+  :func:`allow_mmengine_checkpoints` marks exactly these as safe globals
+  (``torch.serialization.add_safe_globals``) instead of turning ``weights_only`` off, so
+  untrusted files still cannot run code; ``getattr`` is replaced by a stand-in that only
+  returns ``HistoryBuffer``'s own statistics methods.
 
 Every shim applies only when the real thing is missing: a source build of detectron2 (with
 ``_C``) or a full mmcv (with ``_ext``) is used untouched. :func:`apply` is idempotent and is
@@ -23,11 +32,19 @@ called by ``dff_detectron2`` and ``dff_mmseg`` on import.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
+import pickle
 import sys
 import types
 
-__all__ = ["MissingExtensionError", "apply", "applied_shims", "placeholder_extension"]
+__all__ = [
+    "MissingExtensionError",
+    "allow_mmengine_checkpoints",
+    "apply",
+    "applied_shims",
+    "placeholder_extension",
+]
 
 _APPLIED: list[str] = []
 
@@ -89,6 +106,10 @@ def _extension_missing(name: str) -> bool:
 
 def _register(name: str, info: dict | None = None) -> None:
     module = placeholder_extension(name, info)
+    # a spec without a loader: importlib.util.find_spec(name) works (mmengine's Runner calls
+    # pkgutil.find_loader("mmcv._ext"), which raises on a module whose __spec__ is None) and
+    # reports no loadable extension
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
     sys.modules[name] = module
     parent = sys.modules.get(name.rpartition(".")[0])
     if parent is not None:
@@ -134,12 +155,62 @@ def _patch_numpy_aliases() -> None:
                 _APPLIED.append(f"numpy.{alias}")
 
 
+_HISTORY_BUFFER_STATISTICS = ("min", "max", "current", "mean")
+
+
+def _history_buffer_getattr(owner, name: str):
+    """Stand-in for ``builtins.getattr`` while unpickling: HistoryBuffer's statistics only."""
+    from mmengine.logging import HistoryBuffer
+
+    if owner is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f"refusing getattr({owner!r}, {name!r}) while loading with weights_only=True: only "
+        f"HistoryBuffer.{{{', '.join(_HISTORY_BUFFER_STATISTICS)}}} are allowed "
+        "(dff_common.compat.allow_mmengine_checkpoints)"
+    )
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let ``torch.load(weights_only=True)`` read checkpoints written by mmengine's Runner.
+
+    Registers as safe globals mmengine's ``HistoryBuffer``, numpy's array/scalar
+    reconstructors and dtype classes (under their numpy 1 and numpy 2 module paths), and the
+    restricted ``getattr`` stand-in. Applies only when mmengine is installed and torch has
+    ``add_safe_globals``; idempotent.
+    """
+    import torch.serialization
+
+    name = "torch.serialization.add_safe_globals[mmengine checkpoints]"
+    if name in _APPLIED or not hasattr(torch.serialization, "add_safe_globals"):
+        return
+    if importlib.util.find_spec("mmengine") is None:
+        return
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
+    scalar = np.float64(0).__reduce__()[0]
+    safe: list = [
+        HistoryBuffer,
+        np.ndarray,
+        np.dtype,
+        (_history_buffer_getattr, "builtins.getattr"),
+    ]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        safe += [(reconstruct, f"{module}._reconstruct"), (scalar, f"{module}.scalar")]
+    safe += sorted({type(np.dtype(code)) for code in np.typecodes["All"]}, key=str)
+    torch.serialization.add_safe_globals(safe)
+    _APPLIED.append(name)
+
+
 def apply() -> list[str]:
     """Apply every shim that is needed here; returns the names of those applied so far."""
     _patch_detectron2_extension()
     _patch_mmcv_extension()
     _patch_pillow()
     _patch_numpy_aliases()
+    allow_mmengine_checkpoints()
     return applied_shims()
 
 

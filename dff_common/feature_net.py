@@ -47,7 +47,7 @@ class DilatedResNetFeatureNet(nn.Module):
 
     The ResNet lives under ``body`` with torchvision's parameter names (``body.conv1.weight``,
     ``body.layer1.0.conv1.weight``, ...), so ImageNet checkpoints in torchvision layout load
-    with the prefix ``"body."``.
+    with ``dff_common.checkpoint.load_torchvision_resnet(net, path, prefix="body.")``.
 
     Args:
         depth (int): ResNet depth, 50 or 101. Defaults to 101 (the paper's default).

@@ -88,7 +88,9 @@ def end_point_error(pred, gt, valid=None, channel_axis: int = -1):
     if isinstance(pred, torch.Tensor):
         dist = torch.linalg.vector_norm(pred - gt.to(pred), dim=channel_axis)
         return dist.mean() if valid is None else dist[valid.to(torch.bool)].mean()
-    dist = np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(gt, np.float64), axis=channel_axis)
+    dist = np.linalg.norm(
+        np.asarray(pred, np.float64) - np.asarray(gt, np.float64), axis=channel_axis
+    )
     if valid is not None:
         dist = dist[np.asarray(valid, bool)]
     return float(dist.mean()) if dist.size else float("nan")

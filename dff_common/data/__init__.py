@@ -1,1 +1,3 @@
 """Video/flow data layouts."""
+
+__all__ = ["flying_chairs", "synthetic"]

@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "SHAPES",
     "Background",
     "SyntheticVideo",
     "class_color",
@@ -100,8 +101,8 @@ def make_texture(height: int, width: int, rng: np.random.Generator, base_color) 
                 x + int(rng.integers(-2 * size, 2 * size)),
                 y + int(rng.integers(-size, size)),
             )
-            cv2.line(img, (x, y), end, color, int(rng.integers(1, 3)), cv2.LINE_AA)
-    img = cv2.GaussianBlur(img, (0, 0), 0.8)
+            cv2.line(img, (x, y), end, color, int(rng.integers(2, 4)), cv2.LINE_AA)
+    img = cv2.GaussianBlur(img, (0, 0), 1.0)
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
@@ -171,12 +172,14 @@ def make_background(
         labels = _voronoi_labels(height, width, classes, rng)
     else:
         raise ValueError(f"make_background: unknown layout {layout!r} (use 'bands' or 'voronoi')")
-    texture = np.zeros((height, width, 3), np.uint8)
+    texture = np.zeros((height, width, 3), np.float32)
     for c in dict.fromkeys(classes):
         region = labels == c
         if region.any():
-            texture[region] = make_texture(height, width, rng, class_color(c))[region]
-    return Background(texture, labels)
+            # soft region boundaries keep bilinear resampling close to exact across regions
+            weight = cv2.GaussianBlur(region.astype(np.float32), (0, 0), 1.0)[..., None]
+            texture += weight * make_texture(height, width, rng, class_color(c))
+    return Background((texture + 0.5).clip(0, 255).astype(np.uint8), labels)
 
 
 def _similarity(center, angle: float, scale: float, origin) -> np.ndarray:

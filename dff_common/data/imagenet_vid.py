@@ -1,0 +1,465 @@
+"""ImageNet VID and DET (ILSVRC2015) for video object detection (paper Sec. 5.1, "ImageNet VID").
+
+The real on-disk layout, read by the loaders and written by :func:`make_synthetic_vid`::
+
+    <root>/Data/VID/{train,val,test}/<snippet>/<%06d>.JPEG          frames 000000, 000001, ...
+    <root>/Annotations/VID/{train,val}/<snippet>/<%06d>.xml         one XML per frame
+    <root>/ImageSets/VID/train_<c>.txt   "<snippet> 1" per snippet containing VID class c (1..30)
+    <root>/ImageSets/VID/{val,test}.txt  "<snippet>/<%06d> <n>", n = global frame index (1-based)
+    <root>/Data/DET/train/<dir>/<image>.JPEG, <root>/Annotations/DET/train/<dir>/<image>.xml
+    <root>/ImageSets/DET/train_<c>.txt   "<dir>/<image> <1|-1>" (positive / negative for class c)
+
+A train ``<snippet>`` has two components (``ILSVRC2015_VID_train_0000/ILSVRC2015_train_00000000``),
+a val/test one (``ILSVRC2015_val_00000000``). The XML schema (VID; DET lacks ``trackid``,
+``occluded`` and ``generated``)::
+
+    <annotation><folder>..</folder><filename>000000</filename>
+      <size><width>1280</width><height>720</height></size>
+      <object><trackid>0</trackid><name>n01674464</name>
+        <bndbox><xmax>..</xmax><xmin>..</xmin><ymax>..</ymax><ymin>..</ymin></bndbox>
+        <occluded>0</occluded><generated>0</generated></object> ...</annotation>
+
+Boxes are inclusive pixel indices, as in the ILSVRC devkit (width ``xmax - xmin + 1``); a box
+must lie in ``[0, width] x [0, height]`` and is clipped to the last pixel, as the authors' loader
+does. Records are plain dicts in detectron2's "standard dataset dict" form (no detectron2
+import here): ``file_name, height, width, image_id, video_id, frame_idx, num_frames,
+frame_template`` (VID only; ``frame_template % k`` is frame ``k``, for key frames; a DET
+image is its own key frame),
+``global_index`` (val/test), ``source`` ("VID"/"DET") and ``annotations`` (absent for test):
+``bbox`` [xmin, ymin, xmax, ymax], ``category_id`` (0-based index in :data:`VID_CLASSES`),
+``track_id``, ``occluded``, ``generated``. Frames are sorted numerically and must be contiguous.
+"""
+
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from dff_common.data.synthetic import render_video
+
+__all__ = [
+    "VID_CLASSES",
+    "VID_CLASS_NAMES",
+    "VID_WNIDS",
+    "load_det_train",
+    "load_vid",
+    "make_synthetic_vid",
+    "parse_annotation",
+    "read_image_set",
+    "snippet_frames",
+]
+
+# The 30 ImageNet VID classes in the official order (devkit map_vid.txt, class index = position+1).
+VID_CLASSES = (
+    ("n02691156", "airplane"), ("n02419796", "antelope"), ("n02131653", "bear"),
+    ("n02834778", "bicycle"), ("n01503061", "bird"), ("n02924116", "bus"),
+    ("n02958343", "car"), ("n02402425", "cattle"), ("n02084071", "dog"),
+    ("n02121808", "domestic_cat"), ("n02503517", "elephant"), ("n02118333", "fox"),
+    ("n02510455", "giant_panda"), ("n02342885", "hamster"), ("n02374451", "horse"),
+    ("n02129165", "lion"), ("n01674464", "lizard"), ("n02484322", "monkey"),
+    ("n03790512", "motorcycle"), ("n02324045", "rabbit"), ("n02509815", "red_panda"),
+    ("n02411705", "sheep"), ("n01726692", "snake"), ("n02355227", "squirrel"),
+    ("n02129604", "tiger"), ("n04468005", "train"), ("n01662784", "turtle"),
+    ("n04530566", "watercraft"), ("n02062744", "whale"), ("n02391049", "zebra"),
+)  # fmt: skip
+VID_WNIDS = tuple(wnid for wnid, _ in VID_CLASSES)
+VID_CLASS_NAMES = tuple(name for _, name in VID_CLASSES)
+_WNID_INDEX = {wnid: i for i, wnid in enumerate(VID_WNIDS)}
+_SPLITS = ("train", "val", "test")
+
+
+def read_image_set(path) -> list[tuple[str, int]]:
+    """Read an ImageSets list: lines ``<name> <int>``.
+
+    Returns:
+        list[tuple[str, int]]: ``(name, value)`` per line, in file order.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: ImageSets list not found")
+    entries = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
+            raise ValueError(f"{path}:{number}: expected '<name> <integer>', got {line!r}")
+        entries.append((fields[0], int(fields[1])))
+    return entries
+
+
+def _text(node, tag: str, path, where: str) -> str:
+    child = node.find(tag)
+    if child is None or child.text is None or not child.text.strip():
+        raise ValueError(f"{path}: {where} has no <{tag}>")
+    return child.text.strip()
+
+
+def _number(node, tag: str, path, where: str) -> float:
+    text = _text(node, tag, path, where)
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{path}: {where} <{tag}> is not a number: {text!r}") from None
+
+
+def parse_annotation(path, vid: bool = True) -> dict:
+    """Parse one ILSVRC annotation XML (VID frame or DET image).
+
+    Args:
+        path (str | os.PathLike): the ``.xml`` file.
+        vid (bool): VID schema: every object must have one of the 30 VID WNIDs (else an error)
+            and carries ``trackid``/``occluded``/``generated``. For DET (False), objects of the
+            other 170 DET classes are skipped. Defaults to True.
+
+    Returns:
+        dict: ``width``, ``height`` and ``annotations`` (see the module docstring).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: malformed XML, a missing field, an unknown WNID or a box outside the image,
+            naming the file.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: annotation file not found")
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise ValueError(f"{path}: malformed annotation XML ({err})") from None
+    size = root.find("size")
+    if size is None:
+        raise ValueError(f"{path}: <annotation> has no <size>")
+    width, height = (
+        int(_number(size, "width", path, "<size>")),
+        int(_number(size, "height", path, "<size>")),
+    )
+    if width < 1 or height < 1:
+        raise ValueError(f"{path}: bad image size {width}x{height}")
+    annotations = []
+    for i, obj in enumerate(root.findall("object")):
+        where = f"<object> {i}"
+        wnid = _text(obj, "name", path, where)
+        if wnid not in _WNID_INDEX:
+            if vid:
+                raise ValueError(
+                    f"{path}: {where} has unknown WNID {wnid!r}, not one of the 30 ImageNet VID "
+                    "classes"
+                )
+            continue
+        box = obj.find("bndbox")
+        if box is None:
+            raise ValueError(f"{path}: {where} has no <bndbox>")
+        x1, y1, x2, y2 = (_number(box, t, path, where) for t in ("xmin", "ymin", "xmax", "ymax"))
+        if not (0 <= x1 <= x2 <= width and 0 <= y1 <= y2 <= height):
+            raise ValueError(
+                f"{path}: {where} box (xmin={x1:g}, ymin={y1:g}, xmax={x2:g}, ymax={y2:g}) is "
+                f"outside its {width}x{height} image"
+            )
+        ann = {
+            "bbox": [x1, y1, min(x2, width - 1.0), min(y2, height - 1.0)],
+            "category_id": _WNID_INDEX[wnid],
+        }
+        if vid:
+            ann["track_id"] = int(_number(obj, "trackid", path, where))
+            ann["occluded"] = int(_number(obj, "occluded", path, where))
+            ann["generated"] = int(_number(obj, "generated", path, where))
+        annotations.append(ann)
+    return {"width": width, "height": height, "annotations": annotations}
+
+
+def snippet_frames(frame_dir) -> int:
+    """Number of frames of a snippet, checking they are ``000000.JPEG .. %06d.JPEG`` contiguous.
+
+    Raises:
+        FileNotFoundError: the folder does not exist, or a frame is missing (named).
+        ValueError: a file that is not a frame (``%06d.JPEG``) is present.
+    """
+    if not os.path.isdir(frame_dir):
+        raise FileNotFoundError(f"{frame_dir}: snippet folder not found")
+    indices = []
+    for name in os.listdir(frame_dir):
+        stem, ext = os.path.splitext(name)
+        if ext != ".JPEG" or not stem.isdigit():
+            raise ValueError(f"{frame_dir}: unexpected file {name!r} (frames are %06d.JPEG)")
+        indices.append(int(stem))
+    indices.sort()
+    for expected, index in enumerate(indices):
+        if index != expected:
+            raise FileNotFoundError(f"{frame_dir}: missing frame {expected:06d}.JPEG")
+    if not indices:
+        raise FileNotFoundError(f"{frame_dir}: snippet has no frames")
+    return len(indices)
+
+
+def _snippets(root: Path, split: str) -> list[tuple[str, list[int] | None, list[int] | None]]:
+    """Snippets of a split from ImageSets: ``(snippet, frames or None=all, global indices)``."""
+    sets = root / "ImageSets" / "VID"
+    if split == "train":
+        lists = sorted(sets.glob("train_*.txt"))
+        if not lists:
+            raise FileNotFoundError(f"{sets}: no ImageSets/VID/train_<c>.txt lists")
+        names = {name for path in lists for name, label in read_image_set(path) if label == 1}
+        return [(name, None, None) for name in sorted(names)]
+    by_snippet: dict[str, tuple[list[int], list[int]]] = {}
+    for name, index in read_image_set(sets / f"{split}.txt"):
+        snippet, _, frame = name.rpartition("/")
+        if not snippet or not frame.isdigit():
+            raise ValueError(f"{sets / f'{split}.txt'}: entry {name!r} is not <snippet>/<frame>")
+        frames, indices = by_snippet.setdefault(snippet, ([], []))
+        frames.append(int(frame))
+        indices.append(index)
+    return [(s, f, g) for s, (f, g) in sorted(by_snippet.items())]
+
+
+def load_vid(root, split: str, frames_per_video: int | None = None) -> list[dict]:
+    """Load an ImageNet VID split from the real layout (records: see the module docstring).
+
+    Args:
+        root (str | os.PathLike): the ILSVRC2015 folder (containing ``Data``, ``ImageSets``...).
+        split (str): "train", "val" or "test" (test: no annotations).
+        frames_per_video (int, optional): train only: annotate this many frames per snippet,
+            evenly spaced (15 in the FGFA/DFF lists); key frames may still be any frame.
+            Defaults to None (every frame of the list).
+
+    Returns:
+        list[dict]: one record per frame, sorted by snippet then frame index.
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"ImageNet VID split must be one of {_SPLITS}, got {split!r}")
+    root = Path(root)
+    records = []
+    for snippet, frames, global_indices in _snippets(root, split):
+        frame_dir = root / "Data" / "VID" / split / snippet
+        num_frames = snippet_frames(frame_dir)
+        if frames is None:
+            frames = list(range(num_frames))
+            if frames_per_video is not None and frames_per_video < num_frames:
+                frames = sorted({int(x) for x in np.linspace(0, num_frames - 1, frames_per_video)})
+        template = str(frame_dir / "%06d.JPEG")
+        for j, frame in enumerate(frames):
+            if not 0 <= frame < num_frames:
+                raise FileNotFoundError(f"{frame_dir}: missing frame {frame:06d}.JPEG (listed)")
+            record = {
+                "file_name": template % frame,
+                "image_id": f"{split}/{snippet}/{frame:06d}",
+                "video_id": snippet,
+                "frame_idx": frame,
+                "num_frames": num_frames,
+                "frame_template": template,
+                "source": "VID",
+            }
+            if global_indices is not None:
+                record["global_index"] = global_indices[j]
+            xml = root / "Annotations" / "VID" / split / snippet / f"{frame:06d}.xml"
+            if split == "test":
+                with Image.open(record["file_name"]) as image:  # reads the header only
+                    record.update(width=image.width, height=image.height)
+            else:
+                parsed = parse_annotation(xml, vid=True)
+                record.update(
+                    height=parsed["height"],
+                    width=parsed["width"],
+                    annotations=parsed["annotations"],
+                )
+            records.append(record)
+    return records
+
+
+def load_det_train(root, image_set=None) -> list[dict]:
+    """Load the ImageNet DET training images that contain one of the 30 VID classes (Sec. 5.1).
+
+    Args:
+        root (str | os.PathLike): the ILSVRC2015 folder.
+        image_set (str | os.PathLike, optional): a list of ``<dir>/<image> <label>`` lines.
+            Defaults to the positive lines of every ``ImageSets/DET/train_*.txt``.
+
+    Returns:
+        list[dict]: records of single images (``num_frames`` 1, their own key frame), only
+        objects of VID classes, images without one dropped.
+    """
+    root = Path(root)
+    if image_set is None:
+        lists = sorted((root / "ImageSets" / "DET").glob("train_*.txt"))
+        if not lists:
+            raise FileNotFoundError(f"{root / 'ImageSets' / 'DET'}: no train_<c>.txt lists")
+    else:
+        lists = [Path(image_set)]
+    names = sorted({name for path in lists for name, label in read_image_set(path) if label == 1})
+    records = []
+    for name in names:
+        image = root / "Data" / "DET" / "train" / f"{name}.JPEG"
+        if not image.is_file():
+            raise FileNotFoundError(f"{image}: DET image listed in ImageSets not found")
+        parsed = parse_annotation(root / "Annotations" / "DET" / "train" / f"{name}.xml", vid=False)
+        if not parsed["annotations"]:
+            continue
+        records.append(
+            {
+                "file_name": str(image),
+                "image_id": f"DET/train/{name}",
+                "video_id": f"DET/{name}",
+                "frame_idx": 0,
+                "num_frames": 1,
+                "source": "DET",
+                "height": parsed["height"],
+                "width": parsed["width"],
+                "annotations": parsed["annotations"],
+            }
+        )
+    return records
+
+
+def _write_xml(path: Path, folder: str, filename: str, width: int, height: int, objects) -> None:
+    """Write an annotation in the ILSVRC schema; ``objects``: (wnid, box, trackid or None)."""
+    ann = ET.Element("annotation")
+    ET.SubElement(ann, "folder").text = folder
+    ET.SubElement(ann, "filename").text = filename
+    ET.SubElement(ET.SubElement(ann, "source"), "database").text = "ILSVRC_2015"
+    size = ET.SubElement(ann, "size")
+    ET.SubElement(size, "width").text = str(width)
+    ET.SubElement(size, "height").text = str(height)
+    for wnid, box, trackid in objects:
+        obj = ET.SubElement(ann, "object")
+        if trackid is not None:
+            ET.SubElement(obj, "trackid").text = str(trackid)
+        ET.SubElement(obj, "name").text = wnid
+        bndbox = ET.SubElement(obj, "bndbox")
+        for tag, value in zip(("xmax", "xmin", "ymax", "ymin"), (box[2], box[0], box[3], box[1])):
+            ET.SubElement(bndbox, tag).text = str(int(value))
+        if trackid is not None:
+            ET.SubElement(obj, "occluded").text = "0"
+            ET.SubElement(obj, "generated").text = "0"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(ann).write(path)
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"{path}: could not write image")
+
+
+def _visible_objects(video, t: int, class_ids, min_size: int = 2):
+    """(class index, inclusive integer box, object index) of the objects visible in frame t."""
+    out = []
+    for j, cls in enumerate(class_ids):
+        if not video.visible[t, j]:
+            continue
+        x1, y1, x2, y2 = video.boxes[t, j]
+        if x2 - x1 < min_size or y2 - y1 < min_size:
+            continue  # a sliver at the border: not annotated, as an annotator would skip it
+        out.append((cls, (int(x1), int(y1), int(np.ceil(x2)) - 1, int(np.ceil(y2)) - 1), j))
+    return out
+
+
+def make_synthetic_vid(
+    root,
+    num_train_videos: int = 8,
+    num_val_videos: int = 4,
+    num_test_videos: int = 1,
+    num_frames: int = 30,
+    height: int = 96,
+    width: int = 128,
+    classes=("airplane", "bird", "dog"),
+    num_det_images: int = 8,
+    max_objects: int = 2,
+    max_speed: float = 0.04,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Write a small synthetic ImageNet VID + DET set in exactly the real layout.
+
+    Every snippet is a :func:`dff_common.data.synthetic.render_video` video: 1 to
+    ``max_objects`` textured objects (appearance and shape set by their class) moving,
+    rotating and scaling over a textured world seen by a translating, rotating, zooming camera;
+    the maximum speed of a video is log-uniform in ``[0.02, 1] x max_speed`` (so AP by motion
+    speed has slow, medium and fast objects). Boxes are the exact tight boxes of the visible
+    pixels (objects under 2 pixels wide are not annotated); ``trackid`` is the object's index
+    in its snippet.
+
+    Args:
+        root (str | os.PathLike): the output ILSVRC2015-like folder.
+        num_train_videos, num_val_videos, num_test_videos (int): snippets per split.
+        num_frames (int): frames per snippet. Defaults to 30.
+        height, width (int): frame size. Defaults to 96 x 128.
+        classes (Sequence[str]): VID class names used (real WNIDs are written).
+        num_det_images (int): DET training images. Defaults to 8.
+        max_objects (int): max objects per snippet / image. Defaults to 2.
+        max_speed (float): max camera and object speed, fraction of ``width`` per frame.
+        seed (int): random seed (same seed, same files). Defaults to 0.
+        overwrite (bool): replace an existing non-empty ``root``. Defaults to False.
+
+    Returns:
+        Path: ``root``.
+    """
+    unknown = [c for c in classes if c not in VID_CLASS_NAMES]
+    if unknown or not classes:
+        raise ValueError(f"make_synthetic_vid: classes must be VID class names, got {unknown}")
+    if num_frames < 1 or max_objects < 1:
+        raise ValueError("make_synthetic_vid: num_frames and max_objects must be >= 1")
+    root = Path(root)
+    if root.exists() and any(root.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{root}: not empty; pass overwrite=True to replace it")
+        shutil.rmtree(root)
+    rng = np.random.default_rng(seed)
+    class_ids = [VID_CLASS_NAMES.index(c) for c in classes]
+
+    def render(frames: int):
+        ids = rng.choice(class_ids, int(rng.integers(1, max_objects + 1)))
+        speed = 0.02 ** rng.uniform(0.0, 1.0) * max_speed * width  # log-uniform: slow to fast
+        video = render_video(
+            frames, height, width, rng, object_classes=ids, camera_speed=speed,
+            camera_rotation=1.0, camera_zoom=0.01, object_speed=speed, object_rotation=2.0,
+            object_scale=0.01, object_size=(0.3, 0.55),
+            background_classes=rng.integers(40, 60, 3), background_layout="voronoi",
+        )  # fmt: skip
+        return video, ids
+
+    sets = root / "ImageSets" / "VID"
+    sets.mkdir(parents=True)
+    positives: dict[int, list[str]] = {c: [] for c in range(len(VID_CLASSES))}
+    splits = (("train", num_train_videos), ("val", num_val_videos), ("test", num_test_videos))
+    for split, count in splits:
+        lines = []
+        for v in range(count):
+            if split == "train":
+                snippet = f"ILSVRC2015_VID_train_0000/ILSVRC2015_train_{v:08d}"
+            else:
+                snippet = f"ILSVRC2015_{split}_{v:08d}"
+            video, ids = render(num_frames)
+            for c in sorted(set(int(i) for i in ids)) if split == "train" else ():
+                positives[c].append(snippet)
+            for t in range(num_frames):
+                name = f"{t:06d}"
+                _write_jpeg(root / "Data/VID" / split / snippet / f"{name}.JPEG", video.frames[t])
+                lines.append(f"{snippet}/{name} {len(lines) + 1}\n")
+                if split != "test":  # the test split has no annotations
+                    objects = [(VID_WNIDS[c], b, j) for c, b, j in _visible_objects(video, t, ids)]
+                    xml = root / "Annotations/VID" / split / snippet / f"{name}.xml"
+                    _write_xml(xml, snippet, name, width, height, objects)
+        if split != "train":
+            (sets / f"{split}.txt").write_text("".join(lines))
+    for c in range(len(VID_CLASSES)):
+        (sets / f"train_{c + 1}.txt").write_text("".join(f"{s} 1\n" for s in positives[c]))
+    # DET: single images; the list file numbers are not map_det indices (the loader ignores them)
+    det_lines: dict[int, list[str]] = {c: [] for c in class_ids}
+    for n in range(num_det_images):
+        name = f"ILSVRC2014_train_0000/ILSVRC2014_train_{n:08d}"
+        video, ids = render(1)
+        objects = [(VID_WNIDS[c], box, None) for c, box, _ in _visible_objects(video, 0, ids)]
+        _write_jpeg(root / "Data" / "DET" / "train" / f"{name}.JPEG", video.frames[0])
+        xml = root / "Annotations" / "DET" / "train" / f"{name}.xml"
+        _write_xml(xml, name.split("/")[0], name.split("/")[1], width, height, objects)
+        for c in class_ids:
+            det_lines[c].append(
+                f"{name} {1 if any(o[0] == VID_WNIDS[c] for o in objects) else -1}\n"
+            )
+    det_sets = root / "ImageSets" / "DET"
+    det_sets.mkdir(parents=True)
+    for i, c in enumerate(class_ids):
+        (det_sets / f"train_{i + 1}.txt").write_text("".join(det_lines[c]))
+    return root

@@ -1,0 +1,127 @@
+"""Pair mapper: a (key, current) frame pair for DFF training (Zhu et al., CVPR 2017, Sec. 3)."""
+
+import copy
+import random
+
+import numpy as np
+import torch
+from detectron2.config import configurable
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+
+from dff_common.data.pairs import sample_key_index
+
+__all__ = ["DFFPairDatasetMapper"]
+
+
+class DFFPairDatasetMapper:
+    """Map a dataset dict (``dff_common.data.imagenet_vid`` record) to the model's input.
+
+    In training, for the annotated current frame ``i`` a key frame ``k = i + offset`` is
+    drawn with ``offset`` uniform in ``[-(l-1), 0]`` among the frames of the video
+    (``pairs.sample_key_index``); a DET image (``num_frames`` 1) is its own key frame. ONE
+    random transform (resize, flip) is drawn and applied to both frames, so the pair stays
+    aligned. At test time a fixed ``key_offset`` (clamped to the video start) gives the pairs
+    of Sec. 5.2; without one, the frame alone is returned (Algorithm 1 runs in the model).
+
+    Output keys: ``image`` ``(3, H, W)`` uint8 tensor, ``key_image`` and ``key_offset``
+    (``k - i``) for pairs, ``instances`` in training, and the record's other keys.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        is_train: bool,
+        *,
+        augmentations: list,
+        image_format: str = "RGB",
+        key_offset_range: tuple[int, int] | None = (-9, 0),
+        test_key_offset: int | None = None,
+        seed: int | None = None,
+    ):
+        """
+        Args:
+            is_train (bool): training (sample pairs, keep annotations) or test.
+            augmentations (list[Augmentation]): drawn once per pair.
+            image_format (str): detectron2 image format, "RGB" for DFF.
+            key_offset_range (tuple[int, int] | None): ``(-(l-1), 0)``; None trains on
+                single frames (the per-frame network of Fig. 2a: no key image).
+            test_key_offset (int, optional): key offset of test pairs (<= 0).
+            seed (int, optional): seed of the key-offset sampling. Defaults to None: the
+                ``random`` module, seeded per process and loader worker by detectron2.
+        """
+        if key_offset_range is not None:
+            low, high = key_offset_range
+            if high != 0 or low > 0:
+                raise ValueError(
+                    f"key offset range must be [-(l-1), 0] (Sec. 3), got {tuple(key_offset_range)}"
+                )
+            self.interval = 1 - low
+        if test_key_offset is not None and test_key_offset > 0:
+            raise ValueError(
+                f"test key offset must be <= 0 (a preceding key frame), got {test_key_offset}"
+            )
+        self.is_train = is_train
+        self.augmentations = T.AugmentationList(augmentations)
+        self.image_format = image_format
+        self.key_offset_range = key_offset_range
+        self.test_key_offset = test_key_offset
+        self.rng = random.Random(seed) if seed is not None else None  # None: module's
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True, test_key_offset: int | None = None):
+        pairs = cfg.MODEL.DFF.MODE != "frame" and tuple(cfg.MODEL.DFF.KEY_OFFSET_RANGE) != (0, 0)
+        return {
+            "is_train": is_train,
+            "augmentations": utils.build_augmentation(cfg, is_train),
+            "image_format": cfg.INPUT.FORMAT,
+            "key_offset_range": tuple(cfg.MODEL.DFF.KEY_OFFSET_RANGE) if pairs else None,
+            "test_key_offset": test_key_offset,
+        }
+
+    def _key_index(self, record: dict) -> int | None:
+        cur, num_frames = record.get("frame_idx", 0), record.get("num_frames", 1)
+        if self.is_train:
+            if self.key_offset_range is None:
+                return None
+            if num_frames == 1:
+                return cur
+            return sample_key_index(cur, self.interval, range(num_frames), self.rng)
+        if self.test_key_offset is None:
+            return None
+        return max(cur + self.test_key_offset, 0)
+
+    def __call__(self, dataset_dict: dict) -> dict:
+        record = copy.deepcopy(dataset_dict)
+        image = utils.read_image(record["file_name"], format=self.image_format)
+        utils.check_image_size(record, image)
+        key_index = self._key_index(record)
+        aug_input = T.AugInput(image)
+        transforms = self.augmentations(aug_input)
+        record["image"] = _to_tensor(aug_input.image)
+        if key_index is not None:
+            if key_index == record.get("frame_idx", 0):
+                key_image = image
+            else:
+                key_file = record["frame_template"] % key_index
+                key_image = utils.read_image(key_file, format=self.image_format)
+                if key_image.shape != image.shape:
+                    raise ValueError(
+                        f"{key_file}: key frame of shape {key_image.shape} differs from its "
+                        f"current frame {record['file_name']} {image.shape}"
+                    )
+            record["key_image"] = _to_tensor(transforms.apply_image(key_image))
+            record["key_offset"] = key_index - record.get("frame_idx", 0)
+        annotations = record.pop("annotations", None)
+        if not self.is_train:
+            return record
+        size = aug_input.image.shape[:2]
+        annos = [utils.transform_instance_annotations(a, transforms, size) for a in annotations]
+        instances = utils.annotations_to_instances(annos, size)
+        record["instances"] = utils.filter_empty_instances(instances)
+        return record
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` array -> ``(3, H, W)`` tensor."""
+    return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))

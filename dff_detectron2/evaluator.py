@@ -1,0 +1,156 @@
+"""ImageNet VID evaluation as a detectron2 ``DatasetEvaluator`` (paper Sec. 5.1, 5.2).
+
+Reports, in percent: the official VID mAP (per-object IoU threshold for small objects) with
+per-class AP, the mAP by object speed (slow / medium / fast motion IoU, FGFA) and COCO-style
+AP50 (pycocotools). On a split without annotations (test) it only writes the ILSVRC VID
+submission file. See :mod:`dff_detectron2.vid_eval` for the definitions.
+"""
+
+import itertools
+import logging
+import os
+from collections import OrderedDict, defaultdict
+
+import numpy as np
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from dff_detectron2.vid_eval import (
+    MOTION_RANGES,
+    coco_ap50,
+    motion_ious,
+    vid_average_precision,
+    write_submission,
+)
+
+__all__ = ["VIDEvaluator"]
+
+logger = logging.getLogger(__name__)
+
+
+class VIDEvaluator(DatasetEvaluator):
+    """Collect per-frame detections and evaluate them against an ImageNet VID split.
+
+    Args:
+        dataset_name (str): a registered dataset (``dff_detectron2.datasets``).
+        output_dir (str, optional): where the detections are written in the submission
+            format (``<dataset_name>_submission.txt``; always for test splits).
+        motion_iou_frames (int): window of the motion IoU (+-10 frames in FGFA).
+        distributed (bool): gather the detections of all processes. Defaults to True.
+    """
+
+    def __init__(
+        self,
+        dataset_name: str,
+        output_dir: str | None = None,
+        motion_iou_frames: int = 10,
+        distributed: bool = True,
+    ):
+        self.dataset_name = dataset_name
+        self.output_dir = output_dir
+        self.motion_iou_frames = motion_iou_frames
+        self.distributed = distributed
+        self.class_names = MetadataCatalog.get(dataset_name).thing_classes
+        self._predictions = []
+
+    def reset(self):
+        self._predictions = []
+
+    def process(self, inputs, outputs):
+        for inp, out in zip(inputs, outputs):
+            instances = out["instances"].to("cpu")
+            self._predictions.append(
+                {
+                    "image_id": inp["image_id"],
+                    "global_index": inp.get("global_index", -1),
+                    "det_boxes": instances.pred_boxes.tensor.numpy().astype(np.float64),
+                    "det_scores": instances.scores.numpy().astype(np.float64),
+                    "det_classes": instances.pred_classes.numpy(),
+                }
+            )
+
+    def evaluate(self):
+        predictions = self._predictions
+        if self.distributed:
+            comm.synchronize()
+            predictions = list(itertools.chain(*comm.gather(predictions, dst=0)))
+            if not comm.is_main_process():
+                return {}
+        if not predictions:
+            logger.warning(f"{self.dataset_name}: no frames were processed")
+            return {}
+        records = DatasetCatalog.get(self.dataset_name)
+        has_labels = any("annotations" in r for r in records)
+        if self.output_dir and (not has_labels or predictions[0]["global_index"] >= 0):
+            os.makedirs(self.output_dir, exist_ok=True)
+            path = os.path.join(self.output_dir, f"{self.dataset_name}_submission.txt")
+            lines = write_submission(path, predictions)
+            logger.info(f"wrote {lines} detections in the ILSVRC VID format to {path}")
+        if not has_labels:
+            return {}
+        return OrderedDict(bbox=self.compute_metrics(records, predictions))
+
+    def compute_metrics(self, records: list[dict], predictions: list[dict]) -> dict:
+        """VID mAP, per-class AP, mAP by speed and COCO AP50, in percent.
+
+        Args:
+            records (list[dict]): the dataset dicts (annotations with ``track_id``).
+            predictions (list[dict]): per processed frame ``image_id`` and detections.
+
+        Returns:
+            dict[str, float]: ``mAP``, ``AP-<class>``, ``mAP_slow``/``medium``/``fast``,
+            ``AP50_coco``.
+        """
+        by_id = {p["image_id"]: p for p in predictions}
+        missing = len(records) - sum(r["image_id"] in by_id for r in records)
+        if missing:
+            logger.warning(f"{missing} frames of {self.dataset_name} have no detections: skipped")
+        frames, speeds = [], []
+        for video in _videos(records):
+            boxes = [_gt(r)[0] for r in video]
+            tracks = [np.array([a.get("track_id", -1) for a in r["annotations"]]) for r in video]
+            ious = motion_ious(boxes, tracks, self.motion_iou_frames)
+            for record, box, motion in zip(video, boxes, ious):
+                if record["image_id"] in by_id:
+                    frames.append(
+                        {"gt_boxes": box, "gt_classes": _gt(record)[1], **by_id[record["image_id"]]}
+                    )
+                    speeds.append(motion)
+        num_classes = len(self.class_names)
+        aps = vid_average_precision(frames, num_classes)
+        results = {"mAP": 100 * float(np.nanmean(aps)) if np.isfinite(aps).any() else float("nan")}
+        results.update({f"AP-{n}": 100 * float(ap) for n, ap in zip(self.class_names, aps)})
+        all_motion = np.concatenate(speeds) if speeds else np.zeros(0)
+        for speed, (low, high) in MOTION_RANGES.items():
+            inside = [(m >= low) & (m <= high) for m in speeds]
+            weight = float(np.mean(np.concatenate(inside))) if len(all_motion) else 1.0
+            speed_aps = vid_average_precision(
+                [{**f, "gt_ignore": ~keep} for f, keep in zip(frames, inside)], num_classes, weight
+            )
+            finite = np.isfinite(speed_aps)
+            results[f"mAP_{speed}"] = (
+                100 * float(np.mean(speed_aps[finite])) if finite.any() else float("nan")
+            )
+        results["AP50_coco"] = 100 * coco_ap50(frames, num_classes)
+        logger.info(
+            "ImageNet VID %s: mAP %.2f (slow %.2f, medium %.2f, fast %.2f), COCO AP50 %.2f",
+            self.dataset_name,
+            *(results[k] for k in ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "AP50_coco")),
+        )
+        return results
+
+
+def _gt(record: dict):
+    """``(G, 4)`` float boxes and ``(G,)`` classes of a record."""
+    annotations = record.get("annotations", [])
+    boxes = np.array([a["bbox"] for a in annotations], np.float64).reshape(-1, 4)
+    return boxes, np.array([a["category_id"] for a in annotations], np.int64)
+
+
+def _videos(records: list[dict]) -> list[list[dict]]:
+    """Records grouped by ``video_id``, frames sorted by ``frame_idx``."""
+    groups = defaultdict(list)
+    for record in records:
+        groups[record.get("video_id", record["image_id"])].append(record)
+    return [sorted(g, key=lambda r: r.get("frame_idx", 0)) for g in groups.values()]

@@ -1,0 +1,107 @@
+"""Train or evaluate DFF with detectron2's ``DefaultTrainer`` and ``launch``.
+
+Usage (through the repository's dispatcher, or ``python -m dff_detectron2.train_net``)::
+
+    tools/train_net.py --config configs/dff_detectron2/DFF_RFCN_R101_FlowNet.yaml --num-gpus 8
+    tools/train_net.py --config ... --eval-only MODEL.WEIGHTS model_final.pth
+    tools/train_net.py --config ... --resume
+
+Flags: ``--config-file/--config``, ``--eval-only``, ``--resume``, ``--num-gpus``,
+``--num-machines``, ``--machine-rank``, ``--dist-url`` and trailing ``KEY VALUE`` options.
+detectron2 0.6's ``launch`` and ``DefaultTrainer`` use one CUDA device per process for
+multi-process runs; on a CPU-only machine run with ``--num-gpus 1 MODEL.DEVICE cpu``.
+"""
+
+import os
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.data import build_detection_test_loader
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+
+import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
+from dff_detectron2.config import add_dff_config
+from dff_detectron2.data_loader import build_dff_train_loader
+from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
+from dff_detectron2.evaluator import VIDEvaluator
+
+__all__ = ["Trainer", "main", "setup"]
+
+
+class Trainer(DefaultTrainer):
+    """``DefaultTrainer`` with DFF's pair data, VID+DET mixing and the VID evaluator."""
+
+    def state_dict(self) -> dict:
+        """Also checkpoint the optimizer (its momentum), which detectron2 0.6 omits."""
+        return {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        if "optimizer" in state_dict:
+            self.optimizer.load_state_dict(state_dict["optimizer"])
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_dff_train_loader(cfg, DFFPairDatasetMapper(cfg, is_train=True))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        mapper = DFFPairDatasetMapper(cfg, is_train=False)
+        return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+        return VIDEvaluator(dataset_name, output_folder, cfg.MODEL.DFF.TEST.MOTION_IOU_FRAMES)
+
+
+def setup(args):
+    """Config from ``args.config_file`` and ``args.opts``, frozen, with detectron2's setup."""
+    cfg = get_cfg()
+    add_dff_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def _main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
+        return Trainer.test(cfg, model)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+def main(argv=None):
+    """Parse detectron2's usual flags and ``launch`` training or evaluation.
+
+    Args:
+        argv (list[str], optional): command-line arguments. Defaults to ``sys.argv[1:]``.
+
+    Returns:
+        None: results are logged and written under ``OUTPUT_DIR``.
+    """
+    parser = default_argument_parser()
+    parser.add_argument("--config", dest="config_file", help="alias of --config-file")
+    args = parser.parse_args(argv)
+    if not args.config_file:
+        parser.error("--config-file (or --config) is required")
+    launch(
+        _main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Table 4 of the paper on the synthetic Cityscapes-layout set, on a CPU in minutes.
+
+    python -m dff_mmseg.table4 [--iters 400] [--work-dir work_dirs/table4]
+
+1. writes the synthetic set (``make_synthetic_cityscapes``: 40 train / 10 val snippets of
+   30 frames, 128x256) unless present, and pre-trains the flow network on the synthetic
+   Flying-Chairs-layout set with ``tools/pretrain_flow.py`` unless its checkpoint exists;
+2. trains *Frame* (N on single annotated frames) and *DFF* (N and F end to end on pairs,
+   l = 5) with mmengine's Runner (the configs ``configs/dff_mmseg/*synthcity*``);
+3. evaluates with the Sec. 5.2 protocol (the l pairs (k, i), k = i-l+1 .. i, of every
+   annotated val frame; Frame on (i, i)): Frame, DFF, feature copying (Frame's N, zero
+   flow) and SFF (Frame's N, OpenCV DIS flow, Table 3);
+4. times Algorithm 1 over every frame of the val snippets (batch 1, frames already decoded
+   and normalised, so only the networks are timed; PEERS.md pitfall 8) and prints mIoU,
+   mIoU per key distance and frames per second, with the time per frame of N_feat, F + W
+   and N_task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "dff_mmseg"
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+SUFFIX = "_1xb2-400it_synthcity-128x256.py"
+METHODS = {  # name: (config, trained by)
+    "Frame": ("frame_r50" + SUFFIX, "Frame"),
+    "DFF": ("dff_r50-flownet" + SUFFIX, "DFF"),
+    "Copy (zero flow)": ("copy_r50-zeroflow" + SUFFIX, "Frame"),
+    "SFF (DIS flow)": ("sff_r50-dis" + SUFFIX, "Frame"),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Table 4 on the synthetic Cityscapes set")
+    parser.add_argument("--data", default="datasets/synthetic_cityscapes")
+    parser.add_argument("--work-dir", default="work_dirs/table4")
+    parser.add_argument("--flow-checkpoint", default="work_dirs/flownet_synthchairs.pth")
+    parser.add_argument("--iters", type=int, default=400, help="training iterations of each")
+    parser.add_argument("--retrain", action="store_true", help="ignore existing checkpoints")
+    return parser.parse_args(argv)
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Write the synthetic set and pre-train the flow network when they are missing."""
+    from dff_common.data.cityscapes import make_synthetic_cityscapes
+
+    if not Path(args.data).exists():
+        make_synthetic_cityscapes(args.data, {"train": 40, "val": 10, "test": 3}, seed=0)
+    if not Path(args.flow_checkpoint).is_file():
+        command = [
+            sys.executable,
+            str(TOOLS / "pretrain_flow.py"),
+            "--data=datasets/synthetic_chairs",
+            "--make-synthetic=2000",
+            "--synthetic-size=64",
+            "128",
+            "--flow-net=flownet",
+            "--iters=300",
+            "--batch-size=16",
+            f"--output={args.flow_checkpoint}",
+        ]
+        print("pre-training the flow network:", " ".join(command), flush=True)
+        subprocess.run(command, check=True)
+
+
+def options(args: argparse.Namespace, name: str) -> list[str]:
+    """``--cfg-options`` of a run: data, schedule length, DFF's flow checkpoint."""
+    iters = args.iters
+    flow = [f"model.flow_net.checkpoint={args.flow_checkpoint}"] if name == "DFF" else []
+    return [
+        "--cfg-options",
+        f"train_dataloader.dataset.data_root={args.data}",
+        f"val_dataloader.dataset.data_root={args.data}",
+        f"test_dataloader.dataset.data_root={args.data}",
+        *flow,
+        f"train_cfg.max_iters={iters}",
+        f"train_cfg.val_interval={iters}",
+        f"param_scheduler.1.end={iters}",
+        f"param_scheduler.1.milestones=[{iters * 3 // 4}]",
+        f"default_hooks.checkpoint.interval={iters}",
+        "randomness.seed=0",
+    ]
+
+
+def train(name: str, args: argparse.Namespace) -> Path:
+    """Train the config of ``name`` unless its final checkpoint exists; returns it."""
+    from dff_mmseg.train import main as run
+
+    config = CONFIGS / METHODS[name][0]
+    work_dir = Path(args.work_dir) / name.lower()
+    checkpoint = work_dir / f"iter_{args.iters}.pth"
+    if args.retrain or not checkpoint.is_file():
+        run([str(config), "--work-dir", str(work_dir), *options(args, name)])
+    return checkpoint
+
+
+def evaluate(name: str, checkpoint: Path, args: argparse.Namespace) -> dict:
+    """Sec. 5.2 metrics of a method through the Runner's test loop."""
+    from dff_mmseg.train import main as run
+
+    config = CONFIGS / METHODS[name][0]
+    work_dir = Path(args.work_dir) / ("eval_" + name.split()[0].lower())
+    opts = ["--eval-only", "--checkpoint", str(checkpoint), "--work-dir", str(work_dir)]
+    return run([str(config), *opts, *options(args, name)])
+
+
+def load_model(name: str, checkpoint: Path, args: argparse.Namespace):
+    """The segmentor of ``name`` with its trained weights, in eval mode."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+
+    cfg = Config.fromfile(CONFIGS / METHODS[name][0])
+    if cfg.model.flow_net is not None and "checkpoint" in cfg.model.flow_net:
+        cfg.model.flow_net.checkpoint = args.flow_checkpoint
+    init_default_scope("mmseg")
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, str(checkpoint), map_location="cpu", logger="silent")
+    return model.eval()
+
+
+def val_snippets(args: argparse.Namespace) -> list[torch.Tensor]:
+    """Every val snippet as ``(30, 3, H, W)`` uint8 RGB frames (decoded before timing)."""
+    from dff_common.data.cityscapes import list_annotated_frames, read_image
+
+    snippets = []
+    for annotated in list_annotated_frames(args.data, "val"):
+        frames = [read_image(annotated.frame_path(f)) for f in annotated.snippet]
+        snippets.append(torch.stack([torch.from_numpy(f).permute(2, 0, 1) for f in frames]))
+    return snippets
+
+
+@torch.no_grad()
+def time_algorithm_1(model, snippets: list[torch.Tensor]) -> dict[str, float]:
+    """Frames per second of Algorithm 1 (fixed key frames every l) and per-part ms/frame."""
+    from dff_common.engine import DFFInferenceEngine
+    from dff_common.scheduler import FixedIntervalScheduler
+
+    pre = model.data_preprocessor
+    clips = [
+        pre.normalize_frames(s.flatten(0, 1)).view(s.shape[0], 3, *s.shape[2:]) for s in snippets
+    ]
+    n_feat, n_task = model.n_feat(), model.n_task()
+    parts = {"N_feat": 0.0, "F + W": 0.0, "N_task": 0.0}
+
+    def timed(part, fn):
+        def call(*inputs):
+            start = time.perf_counter()
+            out = fn(*inputs)
+            parts[part] += time.perf_counter() - start
+            return out
+
+        return call
+
+    class TimedPropagation:
+        flow_and_scale = staticmethod(timed("F + W", model.propagation.flow_and_scale))
+        propagate = staticmethod(timed("F + W", model.propagation.propagate))
+
+    n_feat(clips[0][:1])  # warm-up
+    num_frames, start = 0, time.perf_counter()
+    if model.propagation is None:
+        for clip in clips:
+            for frame in clip.split(1):
+                timed("N_task", n_task)(timed("N_feat", n_feat)(frame))
+                num_frames += 1
+    else:
+        engine = DFFInferenceEngine(
+            timed("N_feat", n_feat),
+            timed("N_task", lambda f, _: n_task(f)),
+            TimedPropagation,
+            FixedIntervalScheduler(model.interval),
+        )
+        for video, clip in enumerate(clips):
+            for index, frame in enumerate(clip.split(1)):
+                engine.step(frame, [video], [index])
+                num_frames += 1
+            engine.end_video(video)
+    seconds = time.perf_counter() - start
+    result = {"fps": num_frames / seconds}
+    result.update({f"{k} ms": 1000 * v / num_frames for k, v in parts.items()})
+    return result
+
+
+def main(argv=None) -> dict:
+    """Run the whole comparison and print the table; returns ``{method: numbers}``."""
+    import dff_mmseg  # noqa: F401
+
+    args = parse_args(argv)
+    prepare(args)
+    checkpoints = {trained: train(trained, args) for trained in ("Frame", "DFF")}
+    snippets = val_snippets(args)
+    rows = {}
+    for name, (_, trained_by) in METHODS.items():
+        metrics = evaluate(name, checkpoints[trained_by], args)
+        speed = time_algorithm_1(load_model(name, checkpoints[trained_by], args), snippets)
+        rows[name] = {**metrics, **speed}
+    distances = sorted({k for row in rows.values() for k in row if k.startswith("mIoU_d")})
+    header = f"{'method':<18s} {'mIoU':>6s} " + " ".join(f"{d[5:]:>6s}" for d in distances)
+    header += f" {'fps':>7s} {'N_feat':>7s} {'F+W':>7s} {'N_task':>7s}  (ms/frame)"
+    lines = [header]
+    for name, row in rows.items():
+        cells = " ".join(f"{row[d]:>6.2f}" if d in row else f"{'-':>6s}" for d in distances)
+        lines.append(
+            f"{name:<18s} {row['mIoU']:>6.2f} {cells} {row['fps']:>7.2f} {row['N_feat ms']:>7.1f} "
+            f"{row['F + W ms']:>7.1f} {row['N_task ms']:>7.1f}"
+        )
+    print(
+        f"\nTable 4 (synthetic Cityscapes layout, l = 5, {args.iters} iterations, CPU, "
+        f"{torch.get_num_threads()} threads)\n" + "\n".join(lines),
+        flush=True,
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Train or evaluate an mmseg DFF config with mmengine's Runner (mmseg's tools/train.py + test.py).
+
+Usage (through the project's dispatcher ``tools/train_net.py --config FILE ...`` or directly)::
+
+    python -m dff_mmseg.train CONFIG [--work-dir DIR] [--resume] [--amp]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+    python -m dff_mmseg.train CONFIG --eval-only [--checkpoint FILE]
+
+``--launcher pytorch`` expects the environment of ``torchrun`` (``RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR``, ``MASTER_PORT``, ``LOCAL_RANK``). On a machine without CUDA, mmengine 0.10.7
+cannot run it as is: its pytorch launcher calls ``torch.cuda.set_device`` and it wraps the
+model in DDP with ``device_ids=[LOCAL_RANK]``, which DDP rejects for a CPU module. There,
+:func:`main` starts the gloo process group itself (mmengine then skips its own
+initialisation) and sets ``model_wrapper_cfg`` to ``MMDistributedDataParallel`` with
+``device_ids=None``; everything else is mmengine's Runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+
+__all__ = ["build_config", "main", "parse_args"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse mmseg's train/test flags plus ``--eval-only [--checkpoint FILE]``."""
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(description="Train or evaluate a DFF segmentor (mmseg)")
+    parser.add_argument("config", help="mmseg Python config file")
+    parser.add_argument("--work-dir", help="folder for logs and checkpoints")
+    parser.add_argument(
+        "--resume", action="store_true", help="resume from the latest checkpoint in the work dir"
+    )
+    parser.add_argument("--amp", action="store_true", help="automatic mixed precision")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override config entries, e.g. train_cfg.max_iters=100 model.interval=10",
+    )
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    parser.add_argument(
+        "--eval-only", action="store_true", help="evaluate (test loop) instead of training"
+    )
+    parser.add_argument("--checkpoint", help="weights to evaluate with --eval-only")
+    args = parser.parse_args(argv)
+    if args.checkpoint and not args.eval_only:
+        parser.error("--checkpoint is for --eval-only (use load_from or --resume to train)")
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return args
+
+
+def build_config(args: argparse.Namespace):
+    """The mmengine ``Config`` of ``args.config`` with the command-line settings applied."""
+    import torch
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        cfg.optim_wrapper.type = "AmpOptimWrapper"
+        cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
+    if args.resume:
+        cfg.resume = True
+    if args.launcher != "none" and not torch.cuda.is_available():
+        cfg.env_cfg.setdefault("dist_cfg", {})["backend"] = "gloo"
+        cfg.model_wrapper_cfg = dict(
+            type="MMDistributedDataParallel",
+            device_ids=None,  # a CPU module: DDP rejects device ids
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get("find_unused_parameters", False),
+        )
+    if args.eval_only:
+        if args.checkpoint:
+            cfg.load_from = args.checkpoint
+        if not cfg.get("load_from"):
+            raise SystemExit(
+                f"--eval-only needs weights: --checkpoint FILE or load_from in {args.config}"
+            )
+        if not osp.isfile(cfg.load_from):
+            raise SystemExit(f"checkpoint not found: {cfg.load_from}")
+    return cfg
+
+
+def _init_cpu_process_group(launcher: str) -> None:
+    """Start gloo from the torchrun environment when CUDA is absent (see the module docstring)."""
+    import torch
+    import torch.distributed as dist
+
+    if launcher == "none" or torch.cuda.is_available() or dist.is_initialized():
+        return
+    if launcher != "pytorch":
+        raise SystemExit(f"--launcher {launcher} needs CUDA with mmengine; use pytorch on CPU")
+    dist.init_process_group(backend="gloo", init_method="env://")
+
+
+def main(argv: list[str] | None = None):
+    """Run training, or the test loop with ``--eval-only``; returns the test metrics then."""
+    from mmengine.runner import Runner
+
+    import dff_mmseg  # noqa: F401  (compat shims and registration before mmseg/mmengine use)
+
+    args = parse_args(argv)
+    cfg = build_config(args)
+    _init_cpu_process_group(args.launcher)
+    runner = Runner.from_cfg(cfg)
+    if args.eval_only:
+        return runner.test()
+    runner.train()
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""DefaultTrainer-based training on the synthetic set, checkpoint resume (torch 2.14) and main()."""
+
+import os
+
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+
+from dff_common.data.imagenet_vid import make_synthetic_vid
+from dff_detectron2.datasets import register_imagenet_vid
+from dff_detectron2.train_net import Trainer, main
+
+OPTS = [
+    "DATASETS.TRAIN", ("tinyvid_vid_train", "tinyvid_det_train_30classes"),
+    "DATASETS.TEST", ("tinyvid_vid_val",),
+    "SOLVER.IMS_PER_BATCH", 1,
+    "MODEL.ROI_HEADS.NUM_CLASSES", 30,
+    "SOLVER.WARMUP_ITERS", 0,
+    "SOLVER.STEPS", (),
+    "MODEL.DFF.FEATURE.OUT_CHANNELS", 64,
+    "MODEL.DFF.FLOW.NAME", "flownet_half",
+    "MODEL.DFF.FLOW.NORM", "",
+    "MODEL.DFF.FLOW.WEIGHTS", "",
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN", 20,
+    "MODEL.RPN.POST_NMS_TOPK_TEST", 20,
+    "MODEL.DFF.KEY_FRAME_INTERVAL", 2,
+    "INPUT.MIN_SIZE_TRAIN", (48,),
+    "INPUT.MIN_SIZE_TEST", 48,
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tinyvid(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tinyvid")
+    make_synthetic_vid(
+        root, num_train_videos=2, num_val_videos=1, num_test_videos=0, num_frames=4,
+        height=48, width=64, num_det_images=2, seed=1,
+    )  # fmt: skip
+    register_imagenet_vid(root, "tinyvid")
+    return root
+
+
+def _cfg(tiny_cfg, output_dir, *opts):
+    cfg = tiny_cfg(*OPTS, "OUTPUT_DIR", str(output_dir), *opts)
+    cfg.freeze()
+    return cfg
+
+
+def test_train_checkpoint_and_resume(tiny_cfg, tinyvid, tmp_path):
+    no_eval = ("DATASETS.TEST", ())  # the final evaluation is tested below
+    cfg = _cfg(tiny_cfg, tmp_path, "SOLVER.MAX_ITER", 2, "SOLVER.CHECKPOINT_PERIOD", 1, *no_eval)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    assert (tmp_path / "model_final.pth").is_file()
+    # detectron2's checkpoints load under torch.load's weights_only default (torch >= 2.6)
+    saved = torch.load(tmp_path / "model_final.pth", map_location="cpu")
+    assert saved["iteration"] == 1 and "optimizer" in saved["trainer"]
+    assert saved["trainer"]["hooks"]["LRScheduler"]["last_epoch"] == 2
+    final = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    resumed = Trainer(_cfg(tiny_cfg, tmp_path, "SOLVER.MAX_ITER", 3, *no_eval))
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 2
+    for key, value in resumed.model.state_dict().items():
+        assert torch.equal(value, final[key]), key
+    assert resumed.scheduler.last_epoch == trainer.scheduler.last_epoch
+    momentum = trainer.optimizer.state_dict()["state"]
+    restored = resumed.optimizer.state_dict()["state"]
+    assert len(momentum) > 0 and restored.keys() == momentum.keys()
+    for key in momentum:
+        assert torch.equal(restored[key]["momentum_buffer"], momentum[key]["momentum_buffer"])
+    resumed.train()  # runs iteration 2 only
+    assert resumed.iter == 3
+    weight = "roi_heads.cls_score_maps.weight"
+    assert not torch.equal(resumed.model.state_dict()[weight], final[weight])
+
+
+def test_eval_only_main_evaluates_and_writes_the_submission(tiny_cfg, tinyvid, tmp_path):
+    model = Trainer.build_model(_cfg(tiny_cfg, tmp_path))
+    DetectionCheckpointer(model, save_dir=str(tmp_path)).save("tiny")
+    args = ["--config", "configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml", "--eval-only"]
+    opts = [str(v) if not isinstance(v, tuple) else repr(v) for v in OPTS]
+    main([*args, *opts, "OUTPUT_DIR", str(tmp_path), "MODEL.WEIGHTS", str(tmp_path / "tiny.pth")])
+    submission = tmp_path / "inference" / "tinyvid_vid_val_submission.txt"
+    lines = submission.read_text().splitlines()
+    assert lines and all(len(line.split()) == 7 for line in lines)
+    assert {int(line.split()[0]) for line in lines} <= {1, 2, 3, 4}  # val.txt frame indices
+    assert os.path.isfile(tmp_path / "config.yaml")

@@ -1,0 +1,174 @@
+"""DFFSegmentor: loss and predict on pairs, the offset-0 identity, splits, stream mode, flows."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from dff_common.data.synthetic import class_color, make_texture
+from dff_mmseg.models import DISFlow, ZeroFlow
+
+MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+H, W = 32, 64
+
+
+def build(flow="flownet_half", **kwargs):
+    flow_net = kwargs.pop("flow_net", None if flow is None else dict(name=flow))
+    torch.manual_seed(0)
+    return MODELS.build(
+        dict(
+            type="DFFSegmentor",
+            num_classes=5,
+            feature_net=dict(depth=50, out_channels=8, frozen_stages=0),
+            flow_net=flow_net,
+            data_preprocessor=dict(
+                type="VideoSegDataPreProcessor", mean=MEAN, std=STD, size=(H, W)
+            ),
+            **kwargs,
+        )
+    )
+
+
+def samples(distances, shape=(H, W), labels=True):
+    out = []
+    for distance in distances:
+        sample = SegDataSample(
+            metainfo=dict(
+                key_distance=distance, img_shape=(H, W), ori_shape=shape, video_id=len(out)
+            )
+        )
+        if labels:
+            sample.gt_sem_seg = PixelData(data=torch.randint(0, 5, (1, H, W)))
+        out.append(sample)
+    return out
+
+
+def frames(n, channels=6, seed=1):
+    return torch.randn(n, channels, H, W, generator=torch.Generator().manual_seed(seed))
+
+
+def per_frame_scores(model, images):
+    """The image network N = conv_seg(feature_net(I)), computed without the DFF code path."""
+    with torch.no_grad():
+        return model.conv_seg(model.feature_net(images))
+
+
+def test_loss_path_trains_every_part():
+    model = build().train()
+    losses = model.loss(frames(2), samples([0, 3]))
+    assert set(losses) == {"loss_ce", "acc_seg"}
+    assert torch.isfinite(losses["loss_ce"]) and losses["loss_ce"] > 0
+    losses["loss_ce"].backward()
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            assert param.grad is not None, f"No gradient for {name}"
+    flow_net = model.propagation.flow_net
+    assert flow_net.scale_field.weight.grad.abs().sum() > 0  # S is trained (Eq. 3)
+    assert flow_net.conv1.conv.weight.grad.abs().sum() > 0  # so is F, through the warp (Eq. 4)
+
+
+def test_offset_zero_is_the_per_frame_network_exactly():
+    model = build().eval()
+    cur = frames(2)[:, 3:]
+    pair = torch.cat([cur, cur], dim=1)
+    with torch.no_grad():
+        scores = model._forward(pair, samples([0, 0], labels=False))
+    assert torch.equal(scores, per_frame_scores(model, cur))
+    # the Frame model (no flow network) with the same weights predicts the same
+    frame_model = build(flow=None).eval()
+    frame_model.load_state_dict(model.state_dict(), strict=False)
+    ours = model.predict(pair, samples([0, 0], labels=False))
+    theirs = frame_model.predict(pair, samples([0, 0], labels=False))
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a.seg_logits.data, b.seg_logits.data)
+    with pytest.raises(ValueError, match="interval=1"):
+        frame_model._forward(pair, samples([0, 2], labels=False))
+
+
+def test_zero_flow_copies_the_key_frame_features():
+    model = build(flow="zero").eval()
+    pair = frames(2)
+    with torch.no_grad():
+        scores = model._forward(pair, samples([2, 4], labels=False))
+    assert model.propagation.use_scale is False
+    assert torch.equal(scores, per_frame_scores(model, pair[:, :3]))
+
+
+def test_predict_returns_labels_at_the_original_size():
+    model = build().eval()
+    results = model.predict(frames(2), samples([1, 0], shape=(64, 128), labels=False))
+    for result in results:
+        pred = result.pred_sem_seg.data
+        assert pred.shape == (1, 64, 128) and pred.min() >= 0 and pred.max() < 5
+        assert result.seg_logits.data.shape == (5, 64, 128)
+        assert torch.equal(pred[0], result.seg_logits.data.argmax(0))
+
+
+@pytest.mark.parametrize("num_task_layers, channels", [(0, 5), (5, 2048)])
+def test_split_points_of_table_5(num_task_layers, channels):
+    model = build(num_task_layers=num_task_layers).eval()
+    assert model.propagation.flow_net.scale_field.out_channels == channels
+    cur = frames(1)[:, 3:]
+    with torch.no_grad():
+        f_key = model.extract_feat(cur)
+        assert f_key.shape == (1, channels, 2, 4)
+        scores = model._forward(torch.cat([cur, cur], 1), samples([0], labels=False))
+    torch.testing.assert_close(scores, per_frame_scores(model, cur), rtol=1e-5, atol=1e-6)
+    model.train()
+    model.loss(frames(2), samples([2, 0]))["loss_ce"].backward()
+
+
+def test_stream_mode_runs_algorithm_1_with_fixed_key_frames():
+    model = build(flow="zero", interval=5, test_cfg=dict(mode="stream")).eval()
+    clip = frames(1, channels=3 * 7)  # frames 0..6 of one video: key frames 0 and 5
+    data_samples = samples([-1], labels=False)
+    with torch.no_grad():
+        scores = model.stream_inference(clip, data_samples)
+    assert data_samples[0].key_distance == 1
+    expected = F.interpolate(per_frame_scores(model, clip[:, 15:18]), (H, W), mode="bilinear")
+    torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-6)
+    every_frame = build(interval=1, test_cfg=dict(mode="stream")).eval()
+    data_samples = samples([-1], labels=False)
+    with torch.no_grad():
+        scores = every_frame.stream_inference(clip, data_samples)
+    expected = F.interpolate(per_frame_scores(every_frame, clip[:, 18:]), (H, W), mode="bilinear")
+    torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-6)
+    assert data_samples[0].key_distance == 0
+
+
+def test_fix_n_fix_f_and_frozen_flow_batch_norm():
+    fix_n = build(fix_feature_net=True)
+    assert not any(p.requires_grad for p in fix_n.feature_net.parameters())
+    assert not fix_n.conv_seg.weight.requires_grad
+    assert all(p.requires_grad for p in fix_n.propagation.parameters())
+    fix_f = build(fix_flow_net=True)
+    assert not any(p.requires_grad for p in fix_f.propagation.parameters())
+    assert fix_f.conv_seg.weight.requires_grad
+    with_bn = build(flow_net=dict(name="flownet_half", norm="BN")).train()
+    norms = [m for m in with_bn.propagation.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not any(m.training for m in norms)
+    assert with_bn.conv_seg.training
+
+
+def textured_pair(shift):
+    texture = make_texture(64, 160, np.random.default_rng(0), class_color(3))
+    key, cur = texture[:, 16:144], texture[:, 16 - shift : 144 - shift]  # cur(x) = key(x - shift)
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+    return [
+        (torch.from_numpy(x.copy()).permute(2, 0, 1)[None].float() - mean) / 255 for x in (key, cur)
+    ]
+
+
+def test_dis_flow_points_from_current_into_key_frame_in_grid_pixels():
+    key, cur = textured_pair(shift=8)
+    flow, scale = DISFlow()(key, cur)
+    assert scale is None and flow.shape == (1, 2, 8, 16)
+    inner = flow[0, :, 2:-2, 2:-2]
+    # cur(p) = key(p - 8 px): M_{i->k} = (-8, 0) input pixels = (-1, 0) stride-8 grid pixels
+    assert inner[0].median().item() == pytest.approx(-1.0, abs=0.1)
+    assert inner[1].abs().median().item() < 0.1
+    zero, none = ZeroFlow()(key[:, :, :, :-3], cur[:, :, :, :-3])
+    assert none is None and zero.shape == (1, 2, 8, 16) and not zero.any()
