@@ -1,4 +1,5 @@
 """Deep Feature Flow for video recognition: plugins for Detectron2 and MMSegmentation."""
+
 from setuptools import find_packages, setup
 
 setup(
@@ -12,6 +13,11 @@ setup(
     install_requires=["torch>=2.0", "torchvision", "numpy", "opencv-python-headless"],
     extras_require={
         "detectron2": ["pycocotools", "fvcore"],
-        "mmseg": ["mmengine>=0.10", "mmcv-lite>=2.0,<2.2", "mmsegmentation>=1.2", "cityscapesscripts"],
+        "mmseg": [
+            "mmengine>=0.10",
+            "mmcv-lite>=2.0,<2.2",
+            "mmsegmentation>=1.2",
+            "cityscapesscripts",
+        ],
     },
 )

@@ -299,11 +299,15 @@ def load_flownets(
     layout: str = "auto",
     bgr_to_rgb: bool = False,
     strict: bool = False,
+    keep_scale_field: bool = True,
 ) -> LoadResult:
     """Load FlowNetS weights (Flying Chairs pre-training, Sec. 4) into a ``FlowNetSimple``.
 
     The scale-field keys are not in any FlowNet checkpoint and are not reported: the scale
-    field keeps weights 0 and bias 1 (Sec. 3). A FlowNetPytorch checkpoint that records a
+    field keeps weights 0 and bias 1 (Sec. 3). With ``keep_scale_field=False`` a scale field
+    stored in the checkpoint (our own "dff" layout, e.g. from ``tools/pretrain_flow.py``) is
+    ignored too: the plugins start DFF training that way, since the paper adds the scale field
+    anew after the flow pre-training (Sec. 3). A FlowNetPytorch checkpoint that records a
     ``div_flow`` other than 20 sets ``flow_net.flow_factor = div_flow / 8`` (with a warning),
     since the output scale belongs to the weights.
 
@@ -314,6 +318,7 @@ def load_flownets(
         layout (str): ``"auto"`` (detected from the keys) or one of ``FLOWNETS_LAYOUTS``.
         bgr_to_rgb (bool): see ``convert_flownets``; True for mmflow weights fed RGB frames.
         strict (bool): raise on missing or unexpected keys. Defaults to False (warn).
+        keep_scale_field (bool): load a scale field found in the checkpoint. Defaults to True.
 
     Returns:
         LoadResult: ``(missing, unexpected)`` key names, in our naming.
@@ -327,6 +332,8 @@ def load_flownets(
     if layout == "auto":
         layout = _detect_flownets_layout(state_dict)
     converted = convert_flownets(state_dict, layout, bgr_to_rgb=bgr_to_rgb)
+    if not keep_scale_field:
+        converted = {k: v for k, v in converted.items() if not k.startswith("scale_field.")}
     result = _load_checked(
         flow_net,
         converted,

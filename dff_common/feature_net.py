@@ -24,6 +24,7 @@ the task head and is handled by the plugins; this module supports 1, 5, 12 and 2
 """
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import torch
 import torchvision
@@ -55,10 +56,11 @@ class DilatedResNetFeatureNet(nn.Module):
             Defaults to 1024.
         num_task_layers (int): learnable weight layers in N_task (Table 5), one of 1, 5, 12, 21;
             see the module docstring. Defaults to 1.
-        frozen_stages (int): number of leading stages with ``requires_grad=False``:
-            0 none, 1 the stem (conv1), 2 the stem and res2 (the original detection code),
-            up to 5 (all of the ResNet). Defaults to 2.
-        norm_layer (type): normalisation layer of the ResNet. Defaults to
+        frozen_stages (int): number of leading stages with ``requires_grad=False`` and their
+            norm layers kept in eval mode: 0 none, 1 the stem (conv1), 2 the stem and res2
+            (the original detection code), up to 5 (all of the ResNet). Defaults to 2.
+        norm_layer (Callable[[int], nn.Module]): normalisation layer of the ResNet, called with
+            the channel count (torchvision's ``norm_layer``). Defaults to
             ``torchvision.ops.FrozenBatchNorm2d`` ("BatchNorm frozen" in the original code).
 
     Attributes:
@@ -77,7 +79,7 @@ class DilatedResNetFeatureNet(nn.Module):
         out_channels: int = 1024,
         num_task_layers: int = 1,
         frozen_stages: int = 2,
-        norm_layer: type[nn.Module] = FrozenBatchNorm2d,
+        norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d,
     ):
         super().__init__()
         if depth not in _RESNETS:

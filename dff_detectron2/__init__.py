@@ -4,7 +4,23 @@ from dff_common import compat
 
 compat.apply()  # before the first detectron2 import: pure-Python detectron2 0.6 needs it
 
-from dff_detectron2 import backbone, meta_arch, rfcn_head  # noqa: E402, F401  (registration)
+# importing the modules registers the backbone, the R-FCN head, the meta-architecture and the
+# ImageNet VID / DET / synthetic datasets
+from dff_detectron2.backbone import DFFResNetBackbone, build_dff_resnet_backbone  # noqa: E402
 from dff_detectron2.config import add_dff_config  # noqa: E402
+from dff_detectron2.dataset_mapper import DFFPairDatasetMapper  # noqa: E402
+from dff_detectron2.datasets import register_imagenet_vid  # noqa: E402
+from dff_detectron2.evaluator import VIDEvaluator  # noqa: E402
+from dff_detectron2.meta_arch import DFFRCNN  # noqa: E402
+from dff_detectron2.rfcn_head import RFCNROIHeads  # noqa: E402
 
-__all__ = ["add_dff_config"]
+__all__ = [
+    "DFFPairDatasetMapper",
+    "DFFRCNN",
+    "DFFResNetBackbone",
+    "RFCNROIHeads",
+    "VIDEvaluator",
+    "add_dff_config",
+    "build_dff_resnet_backbone",
+    "register_imagenet_vid",
+]

@@ -1,15 +1,18 @@
 """Table 4 of the paper on the synthetic Cityscapes-layout set, on a CPU in minutes.
 
-    python -m dff_mmseg.table4 [--iters 400] [--work-dir work_dirs/table4]
+    python -m dff_mmseg.table4 [--work-dir work_dirs/table4] [--retrain]
 
-1. writes the synthetic set (``make_synthetic_cityscapes``: 40 train / 10 val snippets of
+1. writes the synthetic set (``make_synthetic_cityscapes``: 40 train / 30 val snippets of
    30 frames, 128x256) unless present, and pre-trains the flow network on the synthetic
    Flying-Chairs-layout set with ``tools/pretrain_flow.py`` unless its checkpoint exists;
-2. trains *Frame* (N on single annotated frames) and *DFF* (N and F end to end on pairs,
-   l = 5) with mmengine's Runner (the configs ``configs/dff_mmseg/*synthcity*``);
+2. trains with mmengine's Runner (the configs ``configs/dff_mmseg/*synthcity*``) *Frame*
+   (N on single annotated frames, 400 iterations), *DFF* from scratch (N and F end to end
+   on pairs, l = 5, 400 iterations) and *DFF* with N initialised from Frame (the stand-in
+   for the paper's ImageNet initialisation; +200 iterations, and Frame +200 iterations on
+   single frames as its control);
 3. evaluates with the Sec. 5.2 protocol (the l pairs (k, i), k = i-l+1 .. i, of every
-   annotated val frame; Frame on (i, i)): Frame, DFF, feature copying (Frame's N, zero
-   flow) and SFF (Frame's N, OpenCV DIS flow, Table 3);
+   annotated val frame; Frame on (i, i)) those, and with Frame's N (Table 3): DFF separate
+   (F from the flow pre-training only), feature copying (zero flow) and SFF (OpenCV DIS);
 4. times Algorithm 1 over every frame of the val snippets (batch 1, frames already decoded
    and normalised, so only the networks are timed; PEERS.md pitfall 8) and prints mIoU,
    mIoU per key distance and frames per second, with the time per frame of N_feat, F + W
@@ -28,12 +31,23 @@ import torch
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "dff_mmseg"
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
-SUFFIX = "_1xb2-400it_synthcity-128x256.py"
-METHODS = {  # name: (config, trained by)
-    "Frame": ("frame_r50" + SUFFIX, "Frame"),
-    "DFF": ("dff_r50-flownet" + SUFFIX, "DFF"),
-    "Copy (zero flow)": ("copy_r50-zeroflow" + SUFFIX, "Frame"),
-    "SFF (DIS flow)": ("sff_r50-dis" + SUFFIX, "Frame"),
+SYNTH = "_synthcity-128x256.py"
+# training runs: name -> (config, iterations, run whose checkpoint initialises it)
+TRAININGS = {
+    "frame": ("frame_r50_1xb2-400it" + SYNTH, 400, None),
+    "dff": ("dff_r50-flownet_1xb2-400it" + SYNTH, 400, None),
+    "dff-ft": ("dff-ft_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
+    "frame-ft": ("frame-ft_r50_1xb2-200it" + SYNTH, 200, "frame"),
+}
+# table rows: method -> (config, training run of its weights)
+METHODS = {
+    "Frame": ("frame_r50_1xb2-400it" + SYNTH, "frame"),
+    "Frame (+200 it)": ("frame-ft_r50_1xb2-200it" + SYNTH, "frame-ft"),
+    "DFF (from scratch)": ("dff_r50-flownet_1xb2-400it" + SYNTH, "dff"),
+    "DFF (N from Frame)": ("dff-ft_r50-flownet_1xb2-200it" + SYNTH, "dff-ft"),
+    "DFF separate": ("dff_r50-flownet_1xb2-400it" + SYNTH, "frame"),
+    "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame"),
+    "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame"),
 }
 
 
@@ -42,7 +56,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data", default="datasets/synthetic_cityscapes")
     parser.add_argument("--work-dir", default="work_dirs/table4")
     parser.add_argument("--flow-checkpoint", default="work_dirs/flownet_synthchairs.pth")
-    parser.add_argument("--iters", type=int, default=400, help="training iterations of each")
     parser.add_argument("--retrain", action="store_true", help="ignore existing checkpoints")
     return parser.parse_args(argv)
 
@@ -52,7 +65,7 @@ def prepare(args: argparse.Namespace) -> None:
     from dff_common.data.cityscapes import make_synthetic_cityscapes
 
     if not Path(args.data).exists():
-        make_synthetic_cityscapes(args.data, {"train": 40, "val": 10, "test": 3}, seed=0)
+        make_synthetic_cityscapes(args.data, {"train": 40, "val": 30, "test": 3}, seed=0)
     if not Path(args.flow_checkpoint).is_file():
         command = [
             sys.executable,
@@ -70,60 +83,64 @@ def prepare(args: argparse.Namespace) -> None:
         subprocess.run(command, check=True)
 
 
-def options(args: argparse.Namespace, name: str) -> list[str]:
-    """``--cfg-options`` of a run: data, schedule length, DFF's flow checkpoint."""
-    iters = args.iters
-    flow = [f"model.flow_net.checkpoint={args.flow_checkpoint}"] if name == "DFF" else []
-    return [
-        "--cfg-options",
-        f"train_dataloader.dataset.data_root={args.data}",
-        f"val_dataloader.dataset.data_root={args.data}",
-        f"test_dataloader.dataset.data_root={args.data}",
-        *flow,
-        f"train_cfg.max_iters={iters}",
-        f"train_cfg.val_interval={iters}",
-        f"param_scheduler.1.end={iters}",
-        f"param_scheduler.1.milestones=[{iters * 3 // 4}]",
-        f"default_hooks.checkpoint.interval={iters}",
-        "randomness.seed=0",
+def options(args: argparse.Namespace, config: str) -> list[str]:
+    """``--cfg-options`` of a run: the data root, and the flow checkpoint of learned flows."""
+    flow = [f"model.flow_net.checkpoint={args.flow_checkpoint}"] if "flownet" in config else []
+    roots = [
+        f"{loader}.dataset.data_root={args.data}"
+        for loader in ("train_dataloader", "val_dataloader", "test_dataloader")
     ]
+    return ["--cfg-options", *roots, *flow, "randomness.seed=0"]
 
 
-def train(name: str, args: argparse.Namespace) -> Path:
-    """Train the config of ``name`` unless its final checkpoint exists; returns it."""
-    from dff_mmseg.train import main as run
+def checkpoint_of(run: str, args: argparse.Namespace) -> Path:
+    return Path(args.work_dir) / run / f"iter_{TRAININGS[run][1]}.pth"
 
-    config = CONFIGS / METHODS[name][0]
-    work_dir = Path(args.work_dir) / name.lower()
-    checkpoint = work_dir / f"iter_{args.iters}.pth"
+
+def train(run: str, args: argparse.Namespace) -> Path:
+    """Train ``run`` unless its final checkpoint exists; returns the checkpoint."""
+    from dff_mmseg.train import main as main_train
+
+    config, _, init = TRAININGS[run]
+    checkpoint = checkpoint_of(run, args)
     if args.retrain or not checkpoint.is_file():
-        run([str(config), "--work-dir", str(work_dir), *options(args, name)])
+        opts = options(args, config)
+        if init:
+            opts.append(f"load_from={checkpoint_of(init, args)}")
+        main_train([str(CONFIGS / config), "--work-dir", str(checkpoint.parent), *opts])
     return checkpoint
 
 
-def evaluate(name: str, checkpoint: Path, args: argparse.Namespace) -> dict:
+def evaluate(name: str, args: argparse.Namespace) -> dict:
     """Sec. 5.2 metrics of a method through the Runner's test loop."""
-    from dff_mmseg.train import main as run
+    from dff_mmseg.train import main as main_train
 
-    config = CONFIGS / METHODS[name][0]
-    work_dir = Path(args.work_dir) / ("eval_" + name.split()[0].lower())
-    opts = ["--eval-only", "--checkpoint", str(checkpoint), "--work-dir", str(work_dir)]
-    return run([str(config), *opts, *options(args, name)])
+    config, run = METHODS[name]
+    work_dir = Path(args.work_dir) / ("eval_" + "".join(c for c in name.lower() if c.isalnum()))
+    opts = [
+        "--eval-only",
+        "--checkpoint",
+        str(checkpoint_of(run, args)),
+        "--work-dir",
+        str(work_dir),
+    ]
+    return main_train([str(CONFIGS / config), *opts, *options(args, config)])
 
 
-def load_model(name: str, checkpoint: Path, args: argparse.Namespace):
+def load_model(name: str, args: argparse.Namespace):
     """The segmentor of ``name`` with its trained weights, in eval mode."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmseg.registry import MODELS
 
-    cfg = Config.fromfile(CONFIGS / METHODS[name][0])
+    config, run = METHODS[name]
+    cfg = Config.fromfile(CONFIGS / config)
     if cfg.model.flow_net is not None and "checkpoint" in cfg.model.flow_net:
         cfg.model.flow_net.checkpoint = args.flow_checkpoint
     init_default_scope("mmseg")
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, str(checkpoint), map_location="cpu", logger="silent")
+    load_checkpoint(model, str(checkpoint_of(run, args)), map_location="cpu", logger="silent")
     return model.eval()
 
 
@@ -195,25 +212,25 @@ def main(argv=None) -> dict:
 
     args = parse_args(argv)
     prepare(args)
-    checkpoints = {trained: train(trained, args) for trained in ("Frame", "DFF")}
+    for run in TRAININGS:
+        train(run, args)
     snippets = val_snippets(args)
     rows = {}
-    for name, (_, trained_by) in METHODS.items():
-        metrics = evaluate(name, checkpoints[trained_by], args)
-        speed = time_algorithm_1(load_model(name, checkpoints[trained_by], args), snippets)
-        rows[name] = {**metrics, **speed}
+    for name in METHODS:
+        metrics = evaluate(name, args)
+        rows[name] = {**metrics, **time_algorithm_1(load_model(name, args), snippets)}
     distances = sorted({k for row in rows.values() for k in row if k.startswith("mIoU_d")})
-    header = f"{'method':<18s} {'mIoU':>6s} " + " ".join(f"{d[5:]:>6s}" for d in distances)
+    header = f"{'method':<20s} {'mIoU':>6s} " + " ".join(f"{d[5:]:>6s}" for d in distances)
     header += f" {'fps':>7s} {'N_feat':>7s} {'F+W':>7s} {'N_task':>7s}  (ms/frame)"
     lines = [header]
     for name, row in rows.items():
         cells = " ".join(f"{row[d]:>6.2f}" if d in row else f"{'-':>6s}" for d in distances)
         lines.append(
-            f"{name:<18s} {row['mIoU']:>6.2f} {cells} {row['fps']:>7.2f} {row['N_feat ms']:>7.1f} "
+            f"{name:<20s} {row['mIoU']:>6.2f} {cells} {row['fps']:>7.2f} {row['N_feat ms']:>7.1f} "
             f"{row['F + W ms']:>7.1f} {row['N_task ms']:>7.1f}"
         )
     print(
-        f"\nTable 4 (synthetic Cityscapes layout, l = 5, {args.iters} iterations, CPU, "
+        f"\nTable 4 (synthetic Cityscapes layout, l = 5, CPU, "
         f"{torch.get_num_threads()} threads)\n" + "\n".join(lines),
         flush=True,
     )

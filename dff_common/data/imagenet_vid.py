@@ -367,6 +367,7 @@ def make_synthetic_vid(
     num_det_images: int = 8,
     max_objects: int = 2,
     max_speed: float = 0.04,
+    num_background_classes: int = 3,
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:
@@ -389,6 +390,8 @@ def make_synthetic_vid(
         num_det_images (int): DET training images. Defaults to 8.
         max_objects (int): max objects per snippet / image. Defaults to 2.
         max_speed (float): max camera and object speed, fraction of ``width`` per frame.
+        num_background_classes (int): textured "stuff" regions of the world (clutter).
+            Defaults to 3.
         seed (int): random seed (same seed, same files). Defaults to 0.
         overwrite (bool): replace an existing non-empty ``root``. Defaults to False.
 
@@ -415,7 +418,8 @@ def make_synthetic_vid(
             frames, height, width, rng, object_classes=ids, camera_speed=speed,
             camera_rotation=1.0, camera_zoom=0.01, object_speed=speed, object_rotation=2.0,
             object_scale=0.01, object_size=(0.3, 0.55),
-            background_classes=rng.integers(40, 60, 3), background_layout="voronoi",
+            background_classes=rng.integers(40, 60, num_background_classes),
+            background_layout="voronoi",
         )  # fmt: skip
         return video, ids
 

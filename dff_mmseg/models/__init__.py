@@ -1,6 +1,7 @@
 """The DFF video segmentor, its data preprocessor and its flow functions."""
 
-from .classical_flow import DISFlow, ZeroFlow
+from dff_common.classical_flow import DISFlow, ZeroFlow
+
 from .data_preprocessor import VideoSegDataPreProcessor
 from .dff_segmentor import DFFSegmentor
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-import torch
 from mmengine.logging import print_log
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
 from dff_common.checkpoint import load_flownets, load_torchvision_resnet
+from dff_common.classical_flow import CLASSICAL_FLOWS
 from dff_common.feature_net import DilatedResNetFeatureNet
 from dff_common.flow_nets import FLOW_NETS, build_flow_net
-
-from .classical_flow import CLASSICAL_FLOWS
 
 __all__ = ["NORM_LAYERS", "build_feature_net", "build_flow_function"]
 
@@ -106,11 +104,8 @@ def build_flow_function(
         )
     net = build_flow_net(name, feat_channels=feat_channels, **kwargs)
     if checkpoint:
-        loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        wrapped = isinstance(loaded.get("state_dict"), dict)
-        state = loaded["state_dict"] if wrapped else loaded
-        state = {k: v for k, v in state.items() if not k.startswith("scale_field.")}
-        loaded = dict(loaded, state_dict=state) if wrapped else state
-        result = load_flownets(net, loaded, layout=layout, bgr_to_rgb=bgr_to_rgb)
+        result = load_flownets(
+            net, checkpoint, layout=layout, bgr_to_rgb=bgr_to_rgb, keep_scale_field=False
+        )
         print_log(f"flow net: weights from {checkpoint} ({result})", "current")
     return net

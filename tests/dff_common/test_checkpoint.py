@@ -250,6 +250,13 @@ def test_native_layout_and_bad_inputs(tmp_path):
     torch.save(source.state_dict(), tmp_path / "ours.pth")
     assert load_flownets(target, tmp_path / "ours.pth", strict=True) == ([], [])
     assert torch.equal(target.scale_field.bias, torch.full((4,), 2.0))
+    fresh = build_flow_net("flownet_inception", feat_channels=4)
+    # pre-trained weights without their scale field: S starts at 1 (Sec. 3)
+    assert load_flownets(fresh, tmp_path / "ours.pth", keep_scale_field=False) == ([], [])
+    assert torch.equal(fresh.scale_field.bias, torch.ones(4))
+    for name, value in source.state_dict().items():
+        if not name.startswith("scale_field."):
+            assert torch.equal(fresh.state_dict()[name], value), name
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         load_flownets(target, tmp_path / "nope.pth")
     with pytest.raises(ValueError, match="cannot detect"):

@@ -39,8 +39,12 @@ def test_layout_is_the_real_one(synthetic):
     for annotated in train:
         assert list(annotated.snippet) == list(range(annotated.frame - 19, annotated.frame + 11))
         for frame in annotated.snippet:
-            path = root / "leftImg8bit_sequence" / "train" / annotated.city / (
-                f"{annotated.city}_{annotated.sequence:06d}_{frame:06d}_leftImg8bit.png"
+            path = (
+                root
+                / "leftImg8bit_sequence"
+                / "train"
+                / annotated.city
+                / (f"{annotated.city}_{annotated.sequence:06d}_{frame:06d}_leftImg8bit.png")
             )
             assert path.is_file() and path == annotated.frame_path(frame)
         gt = root / "gtFine" / "train" / annotated.city / annotated.name

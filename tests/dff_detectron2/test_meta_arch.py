@@ -8,8 +8,8 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
+from dff_common.classical_flow import DISFlow
 from dff_common.scheduler import FixedIntervalScheduler
-from dff_detectron2.flow_functions import DISFlow
 
 
 def _frames(n=4, h=64, w=64, seed=0):
@@ -168,7 +168,9 @@ def test_dis_flow_measures_a_translation():
     cur = torch.tensor(texture[:64, 8:72].transpose(2, 0, 1), dtype=torch.float32)[None]
     mean = (100.0, 110.0, 120.0)
     norm = torch.tensor(mean).view(1, 3, 1, 1)
-    flow, scale = DISFlow(mean, 255.0, "medium")((key - norm) / 255.0, (cur - norm) / 255.0)
+    flow, scale = DISFlow("medium", mean=mean, input_std=255.0)(
+        (key - norm) / 255.0, (cur - norm) / 255.0
+    )
     # cur(p) = key(p + 8 px): M = +8 input pixels = +1 unit of the stride-8 grid
     assert scale is None and flow.shape == (1, 2, 8, 8)
     assert flow[0, 0, 2:6, 2:6].median().item() == pytest.approx(1.0, abs=0.1)

@@ -1,6 +1,7 @@
 """Untrained flow functions F for the baselines of Table 3: shallow feature flow and copying.
 
-Both stand in for a flow network inside ``dff_common.propagation.FeaturePropagation``: they
+Both stand in for a flow network inside ``dff_common.propagation.FeaturePropagation`` (used by
+both plugins for the SFF and copy baselines): they
 take the two frames as the flow network does (``(RGB - mean) / 255``, at the flow network's
 input resolution) and return ``(flow, None)``, the flow in pixels of the stride-8 grid of
 their input (= the feature grid) pointing from the current frame into the key frame, and no
