@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -177,10 +178,6 @@ def time_algorithm_1(model, snippets: list[torch.Tensor]) -> dict[str, float]:
 
         return call
 
-    class TimedPropagation:
-        flow_and_scale = staticmethod(timed("F + W", model.propagation.flow_and_scale))
-        propagate = staticmethod(timed("F + W", model.propagation.propagate))
-
     n_feat(clips[0][:1])  # warm-up
     num_frames, start = 0, time.perf_counter()
     if model.propagation is None:
@@ -189,10 +186,14 @@ def time_algorithm_1(model, snippets: list[torch.Tensor]) -> dict[str, float]:
                 timed("N_task", n_task)(timed("N_feat", n_feat)(frame))
                 num_frames += 1
     else:
+        propagation = SimpleNamespace(
+            flow_and_scale=timed("F + W", model.propagation.flow_and_scale),
+            propagate=timed("F + W", model.propagation.propagate),
+        )
         engine = DFFInferenceEngine(
             timed("N_feat", n_feat),
             timed("N_task", lambda f, _: n_task(f)),
-            TimedPropagation,
+            propagation,
             FixedIntervalScheduler(model.interval),
         )
         for video, clip in enumerate(clips):
