@@ -11,16 +11,37 @@
 
 import logging
 
-from detectron2.layers import FrozenBatchNorm2d
+from torch import nn
+from torchvision.ops import FrozenBatchNorm2d
 
 from dff_common.checkpoint import load_flownets
 from dff_common.classical_flow import DISFlow, ZeroFlow
 from dff_common.flow_nets import build_flow_net
 from dff_common.propagation import FeaturePropagation
 
-__all__ = ["build_propagation"]
+__all__ = ["build_propagation", "freeze_batchnorm"]
 
 logger = logging.getLogger(__name__)
+
+
+def freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every ``BatchNorm2d`` by torchvision's ``FrozenBatchNorm2d`` with its values.
+
+    torchvision's frozen norm, not detectron2's: the latter resets the running statistics to
+    0 / 1 when a checkpoint without them is loaded (its old-version path), which wipes the
+    pre-trained flow network's statistics as soon as DFF starts from a Frame checkpoint.
+
+    Returns:
+        nn.Module: ``module`` (converted in place) or its replacement when it is a BatchNorm.
+    """
+    if isinstance(module, nn.BatchNorm2d):
+        frozen = FrozenBatchNorm2d(module.num_features, eps=module.eps)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(frozen, name).copy_(getattr(module, name).detach())
+        return frozen
+    for name, child in module.named_children():
+        setattr(module, name, freeze_batchnorm(child))
+    return module
 
 
 def build_propagation(cfg, feat_channels: int) -> FeaturePropagation | None:
@@ -47,7 +68,7 @@ def build_propagation(cfg, feat_channels: int) -> FeaturePropagation | None:
             )
             logger.info(f"flow weights from {dff.FLOW.WEIGHTS}: {result}")
         # statistics of a BN flow net stay those of its pre-training (small batches here)
-        flow_net = FrozenBatchNorm2d.convert_frozen_batchnorm(flow_net)
+        flow_net = freeze_batchnorm(flow_net)
     elif mode == "sff":
         flow_net = DISFlow(
             dff.FLOW.SFF_PRESET, mean=cfg.MODEL.PIXEL_MEAN, input_std=dff.FLOW.INPUT_STD

@@ -2,8 +2,10 @@
 
 import torch
 import torchvision
-from detectron2.layers import FrozenBatchNorm2d
+from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import ShapeSpec as Shape
+from detectron2.modeling import build_model
+from torchvision.ops import FrozenBatchNorm2d
 
 from dff_common.flow_nets import build_flow_net
 from dff_detectron2.backbone import build_dff_resnet_backbone
@@ -47,3 +49,12 @@ def test_flow_weights_load_and_the_scale_field_starts_at_one(tiny_cfg, tmp_path)
     # the scale field is added anew for the 64-channel features: S = 1 at the start (Sec. 3)
     assert flow_net.scale_field.out_channels == 64
     assert torch.all(flow_net.scale_field.weight == 0) and torch.all(flow_net.scale_field.bias == 1)
+
+    # DFF started from a Frame checkpoint (no flow keys) keeps the flow statistics
+    frame = build_model(tiny_cfg("MODEL.DFF.MODE", "frame"))
+    DetectionCheckpointer(frame, save_dir=str(tmp_path)).save("frame")
+    dff = build_model(cfg)
+    DetectionCheckpointer(dff).load(str(tmp_path / "frame.pth"))
+    state = dff.propagation.flow_net.state_dict()
+    for key in ("conv1.norm.running_mean", "conv1.norm.running_var", "conv2.norm.weight"):
+        assert torch.equal(state[key], pretrained.state_dict()[key]), key
