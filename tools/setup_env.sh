@@ -48,7 +48,11 @@ if [ ! -f "$venv/.complete" ]; then
   "$py" -m pip install -q --no-deps --no-build-isolation -e "$here" >&2
   touch "$venv/.complete"
 else
-  # the clone may be new: point the editable install at it (cheap, no dependencies)
-  "$py" -m pip install -q --no-deps --no-build-isolation -e "$here" >&2
+  # the clone may be new: point the editable install at it (cheap, no dependencies), once;
+  # the lock keeps concurrent jobs from racing on the same venv
+  installed=$(cd / && "$py" -c "import dff_common, os; print(os.path.dirname(os.path.dirname(os.path.abspath(dff_common.__file__))))" 2>/dev/null || true)
+  if [ "$installed" != "$here" ]; then
+    ( flock 9; "$py" -m pip install -q --no-deps --no-build-isolation -e "$here" >&2 ) 9>"$venv/.install.lock"
+  fi
 fi
 echo "$py"
