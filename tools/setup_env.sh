@@ -50,8 +50,8 @@ if [ ! -f "$venv/.complete" ]; then
 else
   # the clone may be new: point the editable install at it (cheap, no dependencies), once;
   # the lock keeps concurrent jobs from racing on the same venv
-  installed=$(cd / && "$py" -c "import dff_common, os; print(os.path.dirname(os.path.dirname(os.path.abspath(dff_common.__file__))))" 2>/dev/null || true)
-  if [ "$installed" != "$here" ]; then
+  finder=$(ls "$venv"/lib/python3*/site-packages/__editable___dff_*_finder.py 2>/dev/null || true)
+  if [ -z "$finder" ] || ! grep -q "'$here/dff_common'" "$finder"; then
     ( flock 9; "$py" -m pip install -q --no-deps --no-build-isolation -e "$here" >&2 ) 9>"$venv/.install.lock"
   fi
 fi

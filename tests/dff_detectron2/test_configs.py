@@ -4,11 +4,19 @@ import glob
 import os
 
 import pytest
+import torch
 from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from torch import nn
 
 from dff_detectron2.config import add_dff_config
 
 CONFIGS = sorted(glob.glob("configs/dff_detectron2/*.yaml"))
+DFF = "configs/dff_detectron2/DFF_RFCN_R101_FlowNet.yaml"
+# Table 5: layers of N_task -> channels of the propagated maps (res5b's 2048 for 5, a res4
+# unit's 1024 for 12 and 21). Split 0 (propagating R-FCN's position-sensitive score maps and
+# the RPN outputs) has no config: the backbone supports 1, 5, 12 and 21.
+SPLITS = {1: 1024, 5: 2048, 12: 1024, 21: 1024}
 
 
 def _load(path):
@@ -50,3 +58,62 @@ def test_paper_settings():
         _load("configs/dff_detectron2/DFF_RFCN_R101_FlowNet_split12.yaml").MODEL.DFF.NUM_TASK_LAYERS
         == 12
     )
+
+
+def _build(path):
+    """The model of a config on the CPU, without weights (seeded)."""
+    cfg = _load(path)
+    cfg.MODEL.DEVICE = "cpu"
+    torch.manual_seed(0)
+    return build_model(cfg)
+
+
+def _flat(node, prefix=""):
+    """``{"MODEL.DFF.NUM_TASK_LAYERS": 1, ...}`` of a (nested) CfgNode."""
+    out = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _differences(path, base=DFF):
+    """Full names of the keys whose values differ between two configs."""
+    a, b = _flat(_load(path)), _flat(_load(base))
+    return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+
+@pytest.mark.parametrize("layers", sorted(SPLITS))
+def test_split_configs_move_the_paper_layers_into_n_task(layers):
+    path = DFF if layers == 1 else DFF.replace(".yaml", f"_split{layers}.yaml")
+    if layers != 1:
+        assert _differences(path) == {"MODEL.DFF.NUM_TASK_LAYERS", "OUTPUT_DIR"}
+    backbone = _build(path).backbone
+    prefix = backbone._parts[1]  # the layers of N moved into N_task
+    convs = sum(isinstance(m, nn.Conv2d) for m in prefix.modules())
+    # + 1: the task head's sibling 1x1 convs on the propagated maps (RPN, R-FCN) count as one
+    assert convs + 1 == layers
+    assert backbone.channels_at_split == SPLITS[layers]
+    feat, task = ({id(p) for p in part.parameters()} for part in backbone._parts)
+    assert not feat & task and feat | task == {id(p) for p in backbone.parameters()}
+
+
+@pytest.mark.parametrize("variant", ["fixN", "fixF"])
+def test_fix_configs_freeze_exactly_one_network(variant):
+    path = DFF.replace(".yaml", f"_{variant}.yaml")
+    key = "FREEZE_RECOGNITION" if variant == "fixN" else "FREEZE_FLOW"
+    extra = {"MODEL.WEIGHTS"} if variant == "fixN" else set()
+    assert _differences(path) == {f"MODEL.DFF.{key}", "OUTPUT_DIR"} | extra
+
+    def frozen_and_parts(model):
+        params = dict(model.named_parameters())
+        flow = {k for k in params if k.startswith("propagation.")}
+        return {k for k, p in params.items() if not p.requires_grad}, set(params) - flow, flow
+
+    frozen, recognition, flow = frozen_and_parts(_build(path))
+    reference = frozen_and_parts(_build(DFF))[0]
+    assert frozen == reference | (recognition if variant == "fixN" else flow)
+    other = flow if variant == "fixN" else recognition
+    assert other - frozen == other - reference and other - frozen
