@@ -63,6 +63,9 @@ def add_dff_config(cfg: CN) -> CN:
     _C.MODEL.DFF.FLOW.INPUT_SCALE = 0.5
     # Flow-net input is (RGB - mean) / FLOW.INPUT_STD (the authors' code: 255).
     _C.MODEL.DFF.FLOW.INPUT_STD = 255.0
+    # Learning-rate factor of the flow network (and scale field) in end-to-end training
+    # (paper: 1.0, one lr for all).
+    _C.MODEL.DFF.FLOW.LR_FACTOR = 1.0
     # Use the scale field S_{i->k} of Eq. 3 (the paper's ablation removes it: S = 1).
     _C.MODEL.DFF.FLOW.USE_SCALE = True
     # SFF (Table 3): OpenCV DIS flow preset, "ultrafast" | "fast" | "medium" (the roles of

@@ -14,10 +14,12 @@ multi-process runs; on a CPU-only machine run with ``--num-gpus 1 MODEL.DEVICE c
 
 import os
 
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
 import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
 from dff_detectron2.config import add_dff_config
@@ -39,6 +41,38 @@ class Trainer(DefaultTrainer):
         super().load_state_dict(state_dict)
         if "optimizer" in state_dict:
             self.optimizer.load_state_dict(state_dict["optimizer"])
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """detectron2's SGD (``build_optimizer``), with the lr of the flow network F and the
+        scale field scaled by ``MODEL.DFF.FLOW.LR_FACTOR``; detectron2's schedulers scale each
+        parameter group's own initial lr, so the factor holds through warm-up and steps."""
+        params = get_default_optimizer_params(
+            model,
+            base_lr=cfg.SOLVER.BASE_LR,
+            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
+            weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
+        )
+        propagation = getattr(model, "module", model).propagation
+        factor = cfg.MODEL.DFF.FLOW.LR_FACTOR
+        if factor != 1.0 and propagation is not None:
+            flow = {id(p) for p in propagation.parameters()}
+            groups = []
+            for group in params:
+                for in_flow in (False, True):
+                    members = [p for p in group["params"] if (id(p) in flow) == in_flow]
+                    if members:
+                        lr = group.get("lr", cfg.SOLVER.BASE_LR) * (factor if in_flow else 1.0)
+                        groups.append({**group, "params": members, "lr": lr})
+            params = groups
+        return maybe_add_gradient_clipping(cfg, torch.optim.SGD)(
+            params,
+            lr=cfg.SOLVER.BASE_LR,
+            momentum=cfg.SOLVER.MOMENTUM,
+            nesterov=cfg.SOLVER.NESTEROV,
+            weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+        )
 
     @classmethod
     def build_train_loader(cls, cfg):

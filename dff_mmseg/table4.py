@@ -1,6 +1,6 @@
 """Table 4 of the paper on the synthetic Cityscapes-layout set, on a CPU in minutes.
 
-    python -m dff_mmseg.table4 [--work-dir work_dirs/table4] [--retrain]
+    python -m dff_mmseg.table4 [--work-dir work_dirs/table4] [--retrain] [--quick]
 
 1. writes the synthetic set (``make_synthetic_cityscapes``: 40 train / 30 val snippets of
    30 frames, 128x256) unless present, and pre-trains the flow network on the synthetic
@@ -16,12 +16,16 @@
 4. times Algorithm 1 over every frame of the val snippets (batch 1, frames already decoded
    and normalised, so only the networks are timed; PEERS.md pitfall 8) and prints mIoU,
    mIoU per key distance and frames per second, with the time per frame of N_feat, F + W
-   and N_task.
+   and N_task; the numbers also go to ``<work-dir>/results.json``.
+
+``--quick`` (the README's demo) trains Frame 200 iterations and DFF from Frame 100, on a
+smaller set (20 train / 10 val snippets), and reports Frame, DFF, copying and SFF only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -39,6 +43,8 @@ TRAININGS = {
     "dff": ("dff_r50-flownet_1xb2-400it" + SYNTH, 400, None),
     "dff-ft": ("dff-ft_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
     "frame-ft": ("frame-ft_r50_1xb2-200it" + SYNTH, 200, "frame"),
+    "frame-quick": ("frame_r50_1xb2-200it" + SYNTH, 200, None),
+    "dff-ft-quick": ("dff-ft_r50-flownet_1xb2-100it" + SYNTH, 100, "frame-quick"),
 }
 # table rows: method -> (config, training run of its weights)
 METHODS = {
@@ -50,15 +56,31 @@ METHODS = {
     "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame"),
     "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame"),
 }
+QUICK_METHODS = {
+    "Frame": ("frame_r50_1xb2-200it" + SYNTH, "frame-quick"),
+    "DFF (N from Frame)": ("dff-ft_r50-flownet_1xb2-100it" + SYNTH, "dff-ft-quick"),
+    "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame-quick"),
+    "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame-quick"),
+}
+
+
+DATA = "datasets/synthetic_cityscapes"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Table 4 on the synthetic Cityscapes set")
-    parser.add_argument("--data", default="datasets/synthetic_cityscapes")
+    parser.add_argument("--data", default=DATA, help=f"(--quick: {DATA}_quick)")
     parser.add_argument("--work-dir", default="work_dirs/table4")
     parser.add_argument("--flow-checkpoint", default="work_dirs/flownet_synthchairs.pth")
+    parser.add_argument(
+        "--flow-net", default="flownet", choices=("flownet", "flownet_half", "flownet_inception")
+    )
     parser.add_argument("--retrain", action="store_true", help="ignore existing checkpoints")
-    return parser.parse_args(argv)
+    parser.add_argument("--quick", action="store_true", help="the demo's short schedule")
+    args = parser.parse_args(argv)
+    if args.quick and args.data == DATA:
+        args.data = DATA + "_quick"
+    return args
 
 
 def prepare(args: argparse.Namespace) -> None:
@@ -66,7 +88,12 @@ def prepare(args: argparse.Namespace) -> None:
     from dff_common.data.cityscapes import make_synthetic_cityscapes
 
     if not Path(args.data).exists():
-        make_synthetic_cityscapes(args.data, {"train": 40, "val": 30, "test": 3}, seed=0)
+        snippets = (
+            {"train": 20, "val": 10, "test": 1}
+            if args.quick
+            else {"train": 40, "val": 30, "test": 3}
+        )
+        make_synthetic_cityscapes(args.data, snippets, seed=0)
     if not Path(args.flow_checkpoint).is_file():
         command = [
             sys.executable,
@@ -75,7 +102,7 @@ def prepare(args: argparse.Namespace) -> None:
             "--make-synthetic=2000",
             "--synthetic-size=64",
             "128",
-            "--flow-net=flownet",
+            f"--flow-net={args.flow_net}",
             "--iters=300",
             "--batch-size=16",
             f"--output={args.flow_checkpoint}",
@@ -86,7 +113,12 @@ def prepare(args: argparse.Namespace) -> None:
 
 def options(args: argparse.Namespace, config: str) -> list[str]:
     """``--cfg-options`` of a run: the data root, and the flow checkpoint of learned flows."""
-    flow = [f"model.flow_net.checkpoint={args.flow_checkpoint}"] if "flownet" in config else []
+    flow = []
+    if "flownet" in config:
+        flow = [
+            f"model.flow_net.checkpoint={args.flow_checkpoint}",
+            f"model.flow_net.name={args.flow_net}",
+        ]
     roots = [
         f"{loader}.dataset.data_root={args.data}"
         for loader in ("train_dataloader", "val_dataloader", "test_dataloader")
@@ -112,11 +144,11 @@ def train(run: str, args: argparse.Namespace) -> Path:
     return checkpoint
 
 
-def evaluate(name: str, args: argparse.Namespace) -> dict:
-    """Sec. 5.2 metrics of a method through the Runner's test loop."""
+def evaluate(name: str, args: argparse.Namespace, methods=METHODS) -> dict:
+    """Sec. 5.2 metrics of a method (of ``methods``) through the Runner's test loop."""
     from dff_mmseg.train import main as main_train
 
-    config, run = METHODS[name]
+    config, run = methods[name]
     work_dir = Path(args.work_dir) / ("eval_" + "".join(c for c in name.lower() if c.isalnum()))
     opts = [
         "--eval-only",
@@ -128,17 +160,18 @@ def evaluate(name: str, args: argparse.Namespace) -> dict:
     return main_train([str(CONFIGS / config), *opts, *options(args, config)])
 
 
-def load_model(name: str, args: argparse.Namespace):
-    """The segmentor of ``name`` with its trained weights, in eval mode."""
+def load_model(name: str, args: argparse.Namespace, methods=METHODS):
+    """The segmentor of ``name`` (of ``methods``) with its trained weights, in eval mode."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmseg.registry import MODELS
 
-    config, run = METHODS[name]
+    config, run = methods[name]
     cfg = Config.fromfile(CONFIGS / config)
     if cfg.model.flow_net is not None and "checkpoint" in cfg.model.flow_net:
         cfg.model.flow_net.checkpoint = args.flow_checkpoint
+        cfg.model.flow_net.name = args.flow_net
     init_default_scope("mmseg")
     model = MODELS.build(cfg.model)
     load_checkpoint(model, str(checkpoint_of(run, args)), map_location="cpu", logger="silent")
@@ -213,13 +246,15 @@ def main(argv=None) -> dict:
 
     args = parse_args(argv)
     prepare(args)
-    for run in TRAININGS:
+    methods = QUICK_METHODS if args.quick else METHODS
+    runs = ("frame-quick", "dff-ft-quick") if args.quick else ("frame", "dff", "dff-ft", "frame-ft")
+    for run in runs:
         train(run, args)
     snippets = val_snippets(args)
     rows = {}
-    for name in METHODS:
-        metrics = evaluate(name, args)
-        rows[name] = {**metrics, **time_algorithm_1(load_model(name, args), snippets)}
+    for name in methods:
+        metrics = evaluate(name, args, methods)
+        rows[name] = {**metrics, **time_algorithm_1(load_model(name, args, methods), snippets)}
     distances = sorted({k for row in rows.values() for k in row if k.startswith("mIoU_d")})
     header = f"{'method':<20s} {'mIoU':>6s} " + " ".join(f"{d[5:]:>6s}" for d in distances)
     header += f" {'fps':>7s} {'N_feat':>7s} {'F+W':>7s} {'N_task':>7s}  (ms/frame)"
@@ -235,6 +270,9 @@ def main(argv=None) -> dict:
         f"{torch.get_num_threads()} threads)\n" + "\n".join(lines),
         flush=True,
     )
+    results = Path(args.work_dir) / "results.json"
+    results.write_text(json.dumps(rows, indent=1))
+    print(f"results: {results}", flush=True)
     return rows
 
 

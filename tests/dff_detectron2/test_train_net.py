@@ -87,3 +87,29 @@ def test_eval_only_main_evaluates_and_writes_the_submission(tiny_cfg, tinyvid, t
     assert lines and all(len(line.split()) == 7 for line in lines)
     assert {int(line.split()[0]) for line in lines} <= {1, 2, 3, 4}  # val.txt frame indices
     assert os.path.isfile(tmp_path / "config.yaml")
+
+
+def test_flow_lr_factor_scales_only_the_flow_network_through_the_schedule(tiny_cfg):
+    cfg = tiny_cfg(
+        "MODEL.DFF.FLOW.LR_FACTOR", 0.1, "SOLVER.BASE_LR", 0.02, "SOLVER.BIAS_LR_FACTOR", 2.0,
+        "SOLVER.WARMUP_ITERS", 10, "SOLVER.WARMUP_FACTOR", 0.5,
+    )  # fmt: skip
+    model = Trainer.build_model(cfg)
+    optimizer = Trainer.build_optimizer(cfg, model)
+    scheduler = Trainer.build_lr_scheduler(cfg, optimizer)
+    flow = {id(p) for p in model.propagation.parameters()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    seen = set()
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            expected = 0.02 * (2.0 if names[id(p)].endswith(".bias") else 1.0)
+            expected *= 0.1 if id(p) in flow else 1.0
+            assert group["lr"] == pytest.approx(0.5 * expected), names[id(p)]  # warm-up start
+            seen.add(id(p))
+    assert seen == {id(p) for p in model.parameters() if p.requires_grad}
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+    lrs = {names[id(p)]: g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert lrs["propagation.flow_net.conv1.conv.weight"] == pytest.approx(0.002)
+    assert lrs["backbone.net.body.conv1.weight"] == pytest.approx(0.02)
