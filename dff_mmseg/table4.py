@@ -9,7 +9,8 @@
    (N on single annotated frames, 400 iterations), *DFF* from scratch (N and F end to end
    on pairs, l = 5, 400 iterations) and *DFF* with N initialised from Frame (the stand-in
    for the paper's ImageNet initialisation; +200 iterations, and Frame +200 iterations on
-   single frames as its control);
+   single frames as its control), and from Frame, as that run, *DFF fix N* (only F trained)
+   and *DFF fix F* (only N trained);
 3. evaluates with the Sec. 5.2 protocol (the l pairs (k, i), k = i-l+1 .. i, of every
    annotated val frame; Frame on (i, i)) those, and with Frame's N (Table 3): DFF separate
    (F from the flow pre-training only), feature copying (zero flow) and SFF (OpenCV DIS);
@@ -43,6 +44,8 @@ TRAININGS = {
     "dff": ("dff_r50-flownet_1xb2-400it" + SYNTH, 400, None),
     "dff-ft": ("dff-ft_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
     "frame-ft": ("frame-ft_r50_1xb2-200it" + SYNTH, 200, "frame"),
+    "dff-fixn": ("dff-fixn_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
+    "dff-fixf": ("dff-fixf_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
     "frame-quick": ("frame_r50_1xb2-200it" + SYNTH, 200, None),
     "dff-ft-quick": ("dff-ft_r50-flownet_1xb2-100it" + SYNTH, 100, "frame-quick"),
 }
@@ -52,6 +55,8 @@ METHODS = {
     "Frame (+200 it)": ("frame-ft_r50_1xb2-200it" + SYNTH, "frame-ft"),
     "DFF (from scratch)": ("dff_r50-flownet_1xb2-400it" + SYNTH, "dff"),
     "DFF (N from Frame)": ("dff-ft_r50-flownet_1xb2-200it" + SYNTH, "dff-ft"),
+    "DFF fix N": ("dff-fixn_r50-flownet_1xb2-200it" + SYNTH, "dff-fixn"),
+    "DFF fix F": ("dff-fixf_r50-flownet_1xb2-200it" + SYNTH, "dff-fixf"),
     "DFF separate": ("dff_r50-flownet_1xb2-400it" + SYNTH, "frame"),
     "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame"),
     "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame"),
@@ -247,7 +252,9 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     prepare(args)
     methods = QUICK_METHODS if args.quick else METHODS
-    runs = ("frame-quick", "dff-ft-quick") if args.quick else ("frame", "dff", "dff-ft", "frame-ft")
+    runs = ("frame-quick", "dff-ft-quick")
+    if not args.quick:
+        runs = ("frame", "dff", "dff-ft", "frame-ft", "dff-fixn", "dff-fixf")
     for run in runs:
         train(run, args)
     snippets = val_snippets(args)

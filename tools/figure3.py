@@ -3,8 +3,7 @@
 the key frame duration l (Sec. 5.2, "Accuracy-Speedup Tradeoff") and the flow network F.
 
     python tools/figure3.py [--task seg] [--intervals 1 2 ... 10] [--retrain] [--overwrite]
-    python tools/figure3.py --task det --det-frame-weights FRAME.pth \
-        --det-dff-weights flownet_half=DFF.pth
+    python tools/figure3.py --task det [--det-table4-dir work_dirs/dff_detectron2/table4]
 
 Writes the figure (x: speedup over the per-frame network *Frame*, y: mIoU or mAP; one colour
 per flow network; solid: measured speedup of timed Algorithm 1 runs; dashed: Eq. 7 with r of
@@ -30,9 +29,11 @@ Segmentation, on the synthetic Cityscapes-layout set of ``dff_mmseg.table4``:
   (``dff_common.complexity.measure_complexity``).
 
 Detection (``--task det``), on the synthetic ImageNet-VID-layout set of
-``dff_detectron2.table4``: the given Frame and DFF checkpoints evaluated with detectron2's
-evaluator (``dff_detectron2.table4.evaluate``, VID mAP and model fps) at every l
-(``MODEL.DFF.KEY_FRAME_INTERVAL``); r from ``component_costs``.
+``dff_detectron2.table4`` (run it first): its Frame and FlowNet Half DFF models (or
+``--det-frame-weights`` / ``--det-dff-weights``); DFF with FlowNet and FlowNet Inception
+fine-tuned from that Frame model as its DFF run, F pre-trained as for segmentation. Each is
+evaluated with detectron2's evaluator (``dff_detectron2.table4.evaluate``, VID mAP and model
+fps) at every l (``MODEL.DFF.KEY_FRAME_INTERVAL``); r from ``component_costs``.
 """
 
 # ruff: noqa: E741 (l is the paper's key frame duration length)
@@ -408,8 +409,34 @@ def run_segmentation(args: argparse.Namespace, intervals: list[int]) -> dict:
 
 
 # ------------------------------------------------------------------------------- detection
+def finetune_detection(name: str, frame_weights: str, args: argparse.Namespace) -> str:
+    """DFF with F = ``name`` fine-tuned from the Frame detector as ``dff_detectron2.table4``'s
+    DFF run (same iterations and lr); F pre-trained by ``pretrain_flow``. Its checkpoint."""
+    from dff_detectron2 import table4 as det
+
+    output = Path(args.work_dir) / f"det_dff_{name}"
+    checkpoint = output / "model_final.pth"
+    if args.retrain or not checkpoint.is_file():
+        flow = pretrain_flow(name, args)
+        run = SimpleNamespace(flow_weights=flow, interval=10, seed=0)
+        base = det._cfg(run, str(output))
+        cfg = det._cfg(
+            run, str(output), "SOLVER.MAX_ITER", args.det_dff_iters,
+            "SOLVER.BASE_LR", base.SOLVER.BASE_LR / 10,
+            "SOLVER.STEPS", (int(0.75 * args.det_dff_iters),), "SOLVER.WARMUP_ITERS", 0,
+            "MODEL.WEIGHTS", frame_weights,
+        )  # fmt: skip
+        LOG.info("fine-tuning DFF detection with %s from %s -> %s", name, frame_weights, output)
+        det._train(cfg)
+    return str(checkpoint)
+
+
 def run_detection(args: argparse.Namespace, intervals: list[int]) -> dict:
-    """Frame once, each DFF checkpoint at every l, through detectron2's evaluator."""
+    """Frame once, DFF with each flow network at every l, through detectron2's evaluator.
+
+    Frame and the FlowNet Half DFF are ``dff_detectron2.table4``'s runs in ``--det-table4-dir``
+    unless given; DFF with another F is fine-tuned from that Frame model when missing.
+    """
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.utils.logger import setup_logger
 
@@ -417,6 +444,14 @@ def run_detection(args: argparse.Namespace, intervals: list[int]) -> dict:
     from dff_detectron2.datasets import register_imagenet_vid
     from dff_detectron2.train_net import Trainer
 
+    table4_dir = Path(args.det_table4_dir)
+    frame_weights = args.det_frame_weights or str(table4_dir / "frame" / "model_final.pth")
+    given = dict(item.split("=", 1) for item in args.det_dff_weights)
+    if "flownet_half" not in given and (table4_dir / "dff" / "model_final.pth").is_file():
+        given["flownet_half"] = str(table4_dir / "dff" / "model_final.pth")
+    for path in (frame_weights, *given.values()):
+        if not Path(path).is_file():
+            raise SystemExit(f"{path} not found: run python -m dff_detectron2.table4 first")
     setup_logger(name="dff_detectron2")
     register_imagenet_vid(args.det_data, det.PREFIX)
     output = str(Path(args.work_dir) / "det")
@@ -428,10 +463,11 @@ def run_detection(args: argparse.Namespace, intervals: list[int]) -> dict:
         return cfg, model
 
     frame_opts = ("MODEL.DFF.MODE", "frame", "MODEL.DFF.TEST.MODE", "frame")
-    frame = det.evaluate(*build(args.det_frame_weights, 1, *frame_opts))
+    frame = det.evaluate(*build(frame_weights, 1, *frame_opts))
     LOG.info("Frame: mAP %.2f, %.2f fps", frame["mAP"], frame["fps"])
     curves = {}
-    for name, weights in (item.split("=", 1) for item in args.det_dff_weights):
+    for name in args.flow_nets:
+        weights = given.get(name) or finetune_detection(name, frame_weights, args)
         metrics = {}
         for l in intervals:
             cfg, model = build(weights, l, "MODEL.DFF.FLOW.NAME", name)
@@ -454,7 +490,7 @@ def run_detection(args: argparse.Namespace, intervals: list[int]) -> dict:
         curves[name] = {"checkpoint": weights, "r_time": r_time, "r_macs": r_macs}
         curves[name].update(frame_fps=frame["fps"], rows=rows)
     return {
-        "frame": {"accuracy": frame["mAP"], "checkpoint": args.det_frame_weights},
+        "frame": {"accuracy": frame["mAP"], "checkpoint": frame_weights},
         "curves": curves,
         "setting": "synthetic ImageNet VID layout, VID mAP of the val videos",
     }
@@ -486,16 +522,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     seg.add_argument("--time-snippets", type=int, default=6, help="val snippets timed per l")
     seg.add_argument("--time-repeats", type=int, default=2, help="timings per l (the best kept)")
     det = parser.add_argument_group("detection")
-    det.add_argument("--det-data", default="datasets/synthetic_vid_table4")
-    det.add_argument("--det-frame-weights")
+    det.add_argument("--det-data", default="datasets/synthetic_vid_16x20")
+    det.add_argument(
+        "--det-table4-dir", default="work_dirs/dff_detectron2/table4", help="its frame/, dff/"
+    )
+    det.add_argument("--det-frame-weights", help="default <det-table4-dir>/frame/model_final.pth")
     det.add_argument("--det-dff-weights", nargs="+", default=[], metavar="FLOW_NET=CHECKPOINT")
+    det.add_argument("--det-dff-iters", type=int, default=150, help="as dff_detectron2.table4")
     args = parser.parse_args(argv)
     args.output = Path(
         args.output or f"docs/figure3_{dict(seg='segmentation', det='detection')[args.task]}.png"
     )
     args.intervals = args.intervals or list(range(1, 11 if args.task == "seg" else 21))
-    if args.task == "det" and not (args.det_frame_weights and args.det_dff_weights):
-        parser.error("--task det needs --det-frame-weights and --det-dff-weights")
     return args
 
 

@@ -103,3 +103,10 @@ def test_write_outputs_from_fake_numbers(tmp_path):
         ("flownet_inception", "2"),
     ]
     assert float(rows[1]["speedup"]) == pytest.approx(speedup(0.3, 2))
+
+
+def test_detection_sweep_names_the_missing_table4_run(tmp_path):
+    args = figure3.parse_args(["--task", "det", "--det-table4-dir", str(tmp_path / "t4")])
+    assert args.intervals == list(range(1, 21))  # Fig. 3 (top): l = 1 .. 20
+    with pytest.raises(SystemExit, match=r"t4/frame/model_final.pth not found.*table4"):
+        figure3.run_detection(args, args.intervals)
