@@ -278,7 +278,7 @@ def main(argv=None) -> dict:
         flush=True,
     )
     results = Path(args.work_dir) / "results.json"
-    results.write_text(json.dumps(rows, indent=1))
+    results.write_text(json.dumps(rows, indent=1, default=float))  # numpy floats
     print(f"results: {results}", flush=True)
     return rows
 
