@@ -427,7 +427,7 @@ def finetune_detection(name: str, frame_weights: str, args: argparse.Namespace) 
             "MODEL.WEIGHTS", frame_weights,
         )  # fmt: skip
         LOG.info("fine-tuning DFF detection with %s from %s -> %s", name, frame_weights, output)
-        det._train(cfg)
+        det._train(cfg, retrain=True)
     return str(checkpoint)
 
 

@@ -113,3 +113,21 @@ def test_flow_lr_factor_scales_only_the_flow_network_through_the_schedule(tiny_c
     lrs = {names[id(p)]: g["lr"] for g in optimizer.param_groups for p in g["params"]}
     assert lrs["propagation.flow_net.conv1.conv.weight"] == pytest.approx(0.002)
     assert lrs["backbone.net.body.conv1.weight"] == pytest.approx(0.02)
+
+
+def test_table4_reuses_a_final_model_and_retrains_only_when_asked(tiny_cfg, tinyvid, tmp_path):
+    from dff_detectron2.table4 import _train
+
+    no_eval = ("DATASETS.TEST", ())
+    cfg = _cfg(tiny_cfg, tmp_path, "SOLVER.MAX_ITER", 1, *no_eval)
+    saved = Trainer.build_model(cfg)
+    DetectionCheckpointer(saved, save_dir=str(tmp_path)).save("model_final")
+    before = (tmp_path / "model_final.pth").stat().st_mtime_ns
+    reused = _train(cfg)  # loads the file, trains nothing
+    for key, value in saved.state_dict().items():
+        assert torch.equal(reused.state_dict()[key], value), key
+    assert (tmp_path / "model_final.pth").stat().st_mtime_ns == before
+    retrained = _train(cfg, retrain=True)
+    weight = "roi_heads.cls_score_maps.weight"
+    assert not torch.equal(retrained.state_dict()[weight], saved.state_dict()[weight])
+    assert (tmp_path / "model_final.pth").stat().st_mtime_ns != before
