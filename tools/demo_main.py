@@ -7,7 +7,7 @@
 3. Table 4 in miniature for both tasks, the two plugins side by side (one CPU thread each):
    segmentation with the MMSegmentation plugin on the synthetic Cityscapes-layout set
    (``python -m dff_mmseg.table4 --quick``, l = 5) and detection with the Detectron2 plugin on
-   the synthetic ImageNet-VID-layout set (``python -m dff_detectron2.table4 --quick``, l = 10).
+   the synthetic ImageNet-VID-layout set (``python -m dff_detectron2.table4``, l = 10).
    Each writes its set, trains Frame and DFF with its framework's runner, evaluates them with
    its framework's evaluator; the two logs stream here prefixed ``[seg]`` / ``[det]``.
 4. One table: accuracy and frames per second of Frame, DFF, feature copying and SFF, both tasks.
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         {
             "seg": [py, "-m", "dff_mmseg.table4", "--quick", "--work-dir", str(seg_dir),
                     "--flow-checkpoint", str(flow), "--flow-net", "flownet_half"],
-            "det": [py, "-m", "dff_detectron2.table4", "--quick", "--output", str(det_dir),
+            "det": [py, "-m", "dff_detectron2.table4", "--output", str(det_dir),
                     "--flow-weights", str(flow)],
         },
         work,
