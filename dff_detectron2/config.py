@@ -57,6 +57,10 @@ def add_dff_config(cfg: CN) -> CN:
     _C.MODEL.DFF.FLOW.NORM = ""  # "" (paper: no normalisation) or "BN"
     # Pre-trained flow weights (Flying Chairs in the paper; "" = random initialisation).
     _C.MODEL.DFF.FLOW.WEIGHTS = ""
+    # Multiplier of F's flow output into feature-map pixels: FlowNet predicts flow / 20 in
+    # pixels of its input at stride 4, so 20 / 8 = 2.5 for feature maps at stride 8 of the
+    # half-size input (Sec. 4; the authors' code). Pitfall 1 of PEERS.md: leaving it out.
+    _C.MODEL.DFF.FLOW.FLOW_FACTOR = 2.5
     # Layout of FLOW.WEIGHTS for FlowNetS: "auto", "mmflow", "flownet_pytorch" or "dff".
     _C.MODEL.DFF.FLOW.WEIGHTS_LAYOUT = "auto"
     # F sees both frames resized by this factor: "half-sized" input (Sec. 4; 300 vs 600).
@@ -75,7 +79,12 @@ def add_dff_config(cfg: CN) -> CN:
     # R-FCN detection branch on the second half of f (Sec. 4 "Object Detection").
     _C.MODEL.DFF.RFCN = CN()
     _C.MODEL.DFF.RFCN.POOLER_RESOLUTION = 7  # k: k x k position-sensitive bins
-    _C.MODEL.DFF.RFCN.POOLER_TYPE = "PSROIPool"  # "PSROIPool" (R-FCN) or "PSROIAlign"
+    # "PSROIAlign" (default) or "PSROIPool" (still selectable). torchvision's ps_roi_pool (0.29,
+    # CPU and CUDA forward kernels) clips bin ends to the last row/column index and excludes
+    # them, so it never reads the last row and column of the map (a box over a whole 4x4 map
+    # with ones only there pools to zeros; roi_pool gives ones), unlike R-FCN's PSROIPooling,
+    # which clips bins to the map size.
+    _C.MODEL.DFF.RFCN.POOLER_TYPE = "PSROIAlign"
     _C.MODEL.DFF.RFCN.POOLER_SAMPLING_RATIO = 2  # PSROIAlign samples per bin side
     # Online hard example mining (R-FCN): train on the this many highest-loss RoIs per image
     # among all proposals; 0 disables OHEM (ROI_HEADS.BATCH_SIZE_PER_IMAGE sampling instead).

@@ -60,7 +60,10 @@ def build_propagation(cfg, feat_channels: int) -> FeaturePropagation | None:
     use_scale = dff.FLOW.USE_SCALE
     if mode == "dff":
         flow_net = build_flow_net(
-            dff.FLOW.NAME, feat_channels=feat_channels, norm=dff.FLOW.NORM or None
+            dff.FLOW.NAME,
+            feat_channels=feat_channels,
+            norm=dff.FLOW.NORM or None,
+            flow_factor=dff.FLOW.FLOW_FACTOR,
         )
         if dff.FLOW.WEIGHTS:  # pre-trained F; its scale field is added anew (Sec. 3)
             result = load_flownets(

@@ -8,9 +8,10 @@ Training samples (or, with OHEM, mines) RoIs; inference applies detectron2's cla
 (0.3 in the paper).
 
 torchvision's ``ps_roi_align`` works in continuous coordinates (pixel ``c`` covers
-``[c, c + 1)``) and is the default; ``ps_roi_pool`` is the quantised R-FCN original, but its
-CPU forward clips bins to the last row/column minus one (torchvision 0.29), so it drops the
-border of the map there.
+``[c, c + 1)``) and is the default; ``ps_roi_pool`` quantises bins as the R-FCN original does,
+but torchvision's forward (0.29, the CPU and the CUDA kernel alike) clips the exclusive bin
+ends to ``H - 1`` / ``W - 1``, so it never reads the last row and column of the map (a bin
+lying only there pools to 0), where R-FCN's PSROIPooling clips to ``H`` / ``W``.
 """
 
 import torch

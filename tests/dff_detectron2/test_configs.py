@@ -46,6 +46,8 @@ def test_paper_settings():
     assert cfg.MODEL.RPN.PRE_NMS_TOPK_TEST == 6000 and cfg.MODEL.RPN.CONV_DIMS == []
     assert cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST == 0.3
     assert cfg.MODEL.DFF.RFCN.POOLER_RESOLUTION == 7
+    # the default: torchvision's ps_roi_pool never reads the map's last row and column
+    assert cfg.MODEL.DFF.RFCN.POOLER_TYPE == "PSROIAlign"
     assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.STEPS, cfg.SOLVER.MAX_ITER) == (0.001, (40000,), 60000)
     assert cfg.SOLVER.IMS_PER_BATCH == 8
     assert tuple(cfg.MODEL.DFF.DATA.VID_DET_RATIO) == (2, 1)
@@ -117,3 +119,21 @@ def test_fix_configs_freeze_exactly_one_network(variant):
     assert frozen == reference | (recognition if variant == "fixN" else flow)
     other = flow if variant == "fixN" else recognition
     assert other - frozen == other - reference and other - frozen
+
+
+def test_flow_factor_key_reaches_the_flow_network():
+    """FLOW.FLOW_FACTOR (20 / 8, Sec. 4) multiplies F's output: 5.0 doubles the flow."""
+    paper = _load(DFF)
+    assert paper.MODEL.DFF.FLOW.FLOW_FACTOR == 2.5
+    flows = []
+    for factor in (2.5, 5.0):
+        cfg = _load("configs/dff_detectron2/Synthetic_DFF_RFCN_R50_FlowNetHalf.yaml")
+        cfg.merge_from_list(["MODEL.DFF.FLOW.WEIGHTS", "", "MODEL.DFF.FLOW.FLOW_FACTOR", factor])
+        torch.manual_seed(0)
+        net = build_model(cfg).propagation.flow_net.eval()
+        assert net.flow_factor == factor
+        frames = torch.randn(2, 1, 3, 48, 64, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            flows.append(net(*frames)[0])
+    assert flows[0].abs().max() > 0
+    torch.testing.assert_close(flows[1], 2 * flows[0])

@@ -26,6 +26,9 @@ model = dict(
         name="flownet",  # flownet | flownet_half | flownet_inception | dis (SFF) | zero (copy)
         checkpoint=None,  # flow net pre-trained on Flying Chairs (set by leaf configs)
         layout="auto",
+        # FlowNet predicts flow / 20 in its input's pixels at stride 4; x 20 / 8 gives pixels of
+        # the stride-8 grid of the half-size input, the feature map's (Sec. 4, PEERS.md)
+        flow_factor=2.5,
     ),
     num_task_layers=1,  # split point of Table 5: 0, 1, 5, 12 or 21 layers in N_task
     flow_input_scale=0.5,  # F sees frames at half the feature network's resolution (Sec. 4)
