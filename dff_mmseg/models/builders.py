@@ -62,7 +62,10 @@ def build_feature_net(
         norm_layer=NORM_LAYERS[norm],
     )
     if pretrained:
-        result = load_torchvision_resnet(net, pretrained, prefix="body.")
+        try:
+            result = load_torchvision_resnet(net, pretrained, prefix="body.")
+        except ValueError as err:  # name the file: the message may only name keys
+            raise ValueError(f"feature_net.pretrained={pretrained}: {err}") from err
         print_log(f"feature net: ImageNet weights from {pretrained} ({result})", "current")
     return net
 
@@ -104,8 +107,11 @@ def build_flow_function(
         )
     net = build_flow_net(name, feat_channels=feat_channels, **kwargs)
     if checkpoint:
-        result = load_flownets(
-            net, checkpoint, layout=layout, bgr_to_rgb=bgr_to_rgb, keep_scale_field=False
-        )
+        try:
+            result = load_flownets(
+                net, checkpoint, layout=layout, bgr_to_rgb=bgr_to_rgb, keep_scale_field=False
+            )
+        except ValueError as err:  # name the file: the message may only name keys
+            raise ValueError(f"flow_net.checkpoint={checkpoint}: {err}") from err
         print_log(f"flow net: weights from {checkpoint} ({result})", "current")
     return net
