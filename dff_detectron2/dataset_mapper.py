@@ -8,6 +8,7 @@ import torch
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
+from PIL import UnidentifiedImageError
 
 from dff_common.data.pairs import sample_key_index
 
@@ -23,6 +24,9 @@ class DFFPairDatasetMapper:
     random transform (resize, flip) is drawn and applied to both frames, so the pair stays
     aligned. At test time a fixed ``key_offset`` (clamped to the video start) gives the pairs
     of Sec. 5.2; without one, the frame alone is returned (Algorithm 1 runs in the model).
+
+    A frame that is missing or cannot be decoded (truncated, not an image), or whose size
+    differs from its annotation's ``<size>``, is an error naming the file and its role.
 
     Output keys: ``image`` ``(3, H, W)`` uint8 tensor, ``key_image`` and ``key_offset``
     (``k - i``) for pairs, ``instances`` in training, and the record's other keys.
@@ -91,27 +95,48 @@ class DFFPairDatasetMapper:
             return None
         return max(cur + self.test_key_offset, 0)
 
+    def _read(self, path: str, role: str) -> np.ndarray:
+        """Decode one frame, naming the file and its role if it is missing or not an image."""
+        try:
+            return utils.read_image(path, format=self.image_format)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: {role} not found") from None
+        except UnidentifiedImageError as err:  # its message names a file object, not path
+            raise ValueError(
+                f"{path}: {role} is not a readable image (not an image format PIL can identify)"
+            ) from err
+        except (OSError, SyntaxError, ValueError) as err:  # PIL: truncated, corrupt data
+            raise ValueError(
+                f"{path}: {role} is not a readable image ({type(err).__name__}: {err})"
+            ) from err
+
     def __call__(self, dataset_dict: dict) -> dict:
         record = copy.deepcopy(dataset_dict)
-        image = utils.read_image(record["file_name"], format=self.image_format)
-        utils.check_image_size(record, image)
+        cur = record.get("frame_idx", 0)
+        if "frame_template" in record:  # a VID frame
+            role = f"frame {cur:06d} of snippet {record.get('video_id')}"
+        else:
+            role = f"{record.get('source', 'dataset')} image"
+        image = self._read(record["file_name"], f"current {role}")
+        _check_size(record, image)
         key_index = self._key_index(record)
         aug_input = T.AugInput(image)
         transforms = self.augmentations(aug_input)
         record["image"] = _to_tensor(aug_input.image)
         if key_index is not None:
-            if key_index == record.get("frame_idx", 0):
+            if key_index == cur:
                 key_image = image
             else:
                 key_file = record["frame_template"] % key_index
-                key_image = utils.read_image(key_file, format=self.image_format)
+                key_role = f"key frame {key_index:06d} (key offset {key_index - cur}) of {role}"
+                key_image = self._read(key_file, key_role)
                 if key_image.shape != image.shape:
                     raise ValueError(
-                        f"{key_file}: key frame of shape {key_image.shape} differs from its "
-                        f"current frame {record['file_name']} {image.shape}"
+                        f"{key_file}: {key_role} has shape {key_image.shape}, different from "
+                        f"its current frame {record['file_name']} {image.shape}"
                     )
             record["key_image"] = _to_tensor(transforms.apply_image(key_image))
-            record["key_offset"] = key_index - record.get("frame_idx", 0)
+            record["key_offset"] = key_index - cur
         annotations = record.pop("annotations", None)
         if not self.is_train:
             return record
@@ -120,6 +145,20 @@ class DFFPairDatasetMapper:
         instances = utils.annotations_to_instances(annos, size)
         record["instances"] = utils.filter_empty_instances(instances)
         return record
+
+
+def _check_size(record: dict, image: np.ndarray) -> None:
+    """The decoded image must have the record's (annotation's ``<size>``) width and height."""
+    height, width = image.shape[:2]
+    if (record.get("width", width), record.get("height", height)) != (width, height):
+        source = record.get("annotation_file")
+        source = f"its annotation {source} <size>" if source else "its dataset record"
+        raise utils.SizeMismatchError(
+            f"{record['file_name']}: image is {width}x{height} (width x height) but {source} "
+            f"says {record.get('width')}x{record.get('height')}"
+        )
+    record.setdefault("width", width)
+    record.setdefault("height", height)
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:

@@ -35,7 +35,8 @@ class VIDEvaluator(DatasetEvaluator):
     Args:
         dataset_name (str): a registered dataset (``dff_detectron2.datasets``).
         output_dir (str, optional): where the detections are written in the submission
-            format (``<dataset_name>_submission.txt``; always for test splits).
+            format (``<dataset_name>_submission.txt``; always for test splits, where it is
+            required: without annotations no metric is computed, only that file).
         motion_iou_frames (int): window of the motion IoU (+-10 frames in FGFA).
         distributed (bool): gather the detections of all processes. Defaults to True.
     """
@@ -82,6 +83,26 @@ class VIDEvaluator(DatasetEvaluator):
             return {}
         records = DatasetCatalog.get(self.dataset_name)
         has_labels = any("annotations" in r for r in records)
+        if not has_labels:
+            if not self.output_dir:
+                raise ValueError(
+                    f"{self.dataset_name}: the split has no annotations, so its detections can "
+                    "only be written as an ILSVRC VID submission file; give an output_dir"
+                )
+            unindexed = [p["image_id"] for p in predictions if p["global_index"] < 0]
+            if unindexed:
+                raise ValueError(
+                    f"{self.dataset_name}: frame {unindexed[0]!r} (and {len(unindexed) - 1} "
+                    "more) has no 'global_index' (ImageSets/VID/<split>.txt frame index) for "
+                    "the submission file"
+                )
+            done = {p["image_id"] for p in predictions}
+            missing = sum(r["image_id"] not in done for r in records)
+            if missing:
+                logger.warning(
+                    f"{self.dataset_name}: {missing} frames have no detections: absent from "
+                    "the submission file"
+                )
         if self.output_dir and (not has_labels or predictions[0]["global_index"] >= 0):
             os.makedirs(self.output_dir, exist_ok=True)
             path = os.path.join(self.output_dir, f"{self.dataset_name}_submission.txt")

@@ -24,10 +24,12 @@ must lie in ``[0, width] x [0, height]`` and is clipped to the last pixel, as th
 does. Records are plain dicts in detectron2's "standard dataset dict" form (no detectron2
 import here): ``file_name, height, width, image_id, video_id, frame_idx, num_frames,
 frame_template`` (VID only; ``frame_template % k`` is frame ``k``, for key frames; a DET
-image is its own key frame),
+image is its own key frame), ``annotation_file`` (the XML; not for test),
 ``global_index`` (val/test), ``source`` ("VID"/"DET") and ``annotations`` (absent for test):
 ``bbox`` [xmin, ymin, xmax, ymax], ``category_id`` (0-based index in :data:`VID_CLASSES`),
-``track_id``, ``occluded``, ``generated``. Frames are sorted numerically and must be contiguous.
+``track_id``, ``occluded``, ``generated``. Frames are sorted numerically and must be contiguous,
+every annotated or listed frame on disk (a snippet whose frames stop short is an error), and
+in train / val every frame annotated.
 """
 
 import os
@@ -170,28 +172,46 @@ def parse_annotation(path, vid: bool = True) -> dict:
     return {"width": width, "height": height, "annotations": annotations}
 
 
-def snippet_frames(frame_dir) -> int:
+def snippet_frames(frame_dir, expected: int | None = None, source: str = "") -> int:
     """Number of frames of a snippet, checking they are ``000000.JPEG .. %06d.JPEG`` contiguous.
 
+    Args:
+        frame_dir (str | os.PathLike): the snippet's ``Data/VID/<split>/<snippet>`` folder.
+        expected (int, optional): frames the snippet must have at least (from its annotations
+            or ImageSets list), so that frames missing at the END are detected too.
+        source (str): what says so (``expected``), for the error message.
+
     Raises:
-        FileNotFoundError: the folder does not exist, or a frame is missing (named).
+        FileNotFoundError: the folder does not exist, or a frame is missing (named), in the
+            middle or, with ``expected``, at the end.
         ValueError: a file that is not a frame (``%06d.JPEG``) is present.
     """
     if not os.path.isdir(frame_dir):
         raise FileNotFoundError(f"{frame_dir}: snippet folder not found")
-    indices = []
-    for name in os.listdir(frame_dir):
-        stem, ext = os.path.splitext(name)
-        if ext != ".JPEG" or not stem.isdigit():
-            raise ValueError(f"{frame_dir}: unexpected file {name!r} (frames are %06d.JPEG)")
-        indices.append(int(stem))
-    indices.sort()
-    for expected, index in enumerate(indices):
-        if index != expected:
-            raise FileNotFoundError(f"{frame_dir}: missing frame {expected:06d}.JPEG")
+    indices = _frame_indices(frame_dir, ".JPEG")
+    for expected_index, index in enumerate(indices):
+        if index != expected_index:
+            raise FileNotFoundError(f"{frame_dir}: missing frame {expected_index:06d}.JPEG")
     if not indices:
         raise FileNotFoundError(f"{frame_dir}: snippet has no frames")
+    if expected is not None and len(indices) < expected:
+        raise FileNotFoundError(
+            f"{frame_dir}: missing frame {len(indices):06d}.JPEG: the snippet's frames stop at "
+            f"{len(indices) - 1:06d}.JPEG but {source or 'its annotations'} go up to frame "
+            f"{expected - 1:06d} ({expected - len(indices)} frame(s) missing at the end)"
+        )
     return len(indices)
+
+
+def _frame_indices(folder, ext: str) -> list[int]:
+    """Sorted frame indices of the ``%06d<ext>`` files of a folder; any other file is an error."""
+    indices = []
+    for name in os.listdir(folder):
+        stem, suffix = os.path.splitext(name)
+        if suffix != ext or not stem.isdigit():
+            raise ValueError(f"{folder}: unexpected file {name!r} (frames are %06d{ext})")
+        indices.append(int(stem))
+    return sorted(indices)
 
 
 def _snippets(root: Path, split: str) -> list[tuple[str, list[int] | None, list[int] | None]]:
@@ -233,7 +253,26 @@ def load_vid(root, split: str, frames_per_video: int | None = None) -> list[dict
     records = []
     for snippet, frames, global_indices in _snippets(root, split):
         frame_dir = root / "Data" / "VID" / split / snippet
-        num_frames = snippet_frames(frame_dir)
+        ann_dir = root / "Annotations" / "VID" / split / snippet
+        # what the snippet must have on disk: every annotated (train, val) or listed frame
+        expected = []
+        if split != "test":
+            if not ann_dir.is_dir():
+                raise FileNotFoundError(f"{ann_dir}: annotation folder of snippet not found")
+            annotated = _frame_indices(ann_dir, ".xml")
+            expected.append((annotated[-1] + 1 if annotated else 0, f"its annotations {ann_dir}"))
+        if frames is not None:
+            listed = root / "ImageSets" / "VID" / f"{split}.txt"
+            expected.append((max(frames) + 1, f"its frames listed in {listed}"))
+        need = max((n for n, _ in expected), default=None)
+        source = " and ".join(what for n, what in expected if n == need)
+        num_frames = snippet_frames(frame_dir, need, source)
+        if split != "test" and annotated != list(range(num_frames)):
+            lost = min(set(range(num_frames)) - set(annotated))
+            raise FileNotFoundError(
+                f"{ann_dir}: missing annotation {lost:06d}.xml of frame "
+                f"{frame_dir / f'{lost:06d}.JPEG'}"
+            )
         if frames is None:
             frames = list(range(num_frames))
             if frames_per_video is not None and frames_per_video < num_frames:
@@ -253,13 +292,14 @@ def load_vid(root, split: str, frames_per_video: int | None = None) -> list[dict
             }
             if global_indices is not None:
                 record["global_index"] = global_indices[j]
-            xml = root / "Annotations" / "VID" / split / snippet / f"{frame:06d}.xml"
+            xml = ann_dir / f"{frame:06d}.xml"
             if split == "test":
                 with Image.open(record["file_name"]) as image:  # reads the header only
                     record.update(width=image.width, height=image.height)
             else:
                 parsed = parse_annotation(xml, vid=True)
                 record.update(
+                    annotation_file=str(xml),
                     height=parsed["height"],
                     width=parsed["width"],
                     annotations=parsed["annotations"],
@@ -293,7 +333,8 @@ def load_det_train(root, image_set=None) -> list[dict]:
         image = root / "Data" / "DET" / "train" / f"{name}.JPEG"
         if not image.is_file():
             raise FileNotFoundError(f"{image}: DET image listed in ImageSets not found")
-        parsed = parse_annotation(root / "Annotations" / "DET" / "train" / f"{name}.xml", vid=False)
+        xml = root / "Annotations" / "DET" / "train" / f"{name}.xml"
+        parsed = parse_annotation(xml, vid=False)
         if not parsed["annotations"]:
             continue
         records.append(
@@ -304,6 +345,7 @@ def load_det_train(root, image_set=None) -> list[dict]:
                 "frame_idx": 0,
                 "num_frames": 1,
                 "source": "DET",
+                "annotation_file": str(xml),
                 "height": parsed["height"],
                 "width": parsed["width"],
                 "annotations": parsed["annotations"],

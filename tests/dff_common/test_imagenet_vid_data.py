@@ -195,3 +195,80 @@ def test_generator_refuses_to_overwrite(vid_root):
         make_synthetic_vid(vid_root)
     with pytest.raises(ValueError, match="VID class names"):
         make_synthetic_vid(vid_root / "new", classes=("unicorn",))
+
+
+def _remove(paths):
+    """Delete files, returning their bytes to restore them (the fixture is shared)."""
+    saved = {p: p.read_bytes() for p in paths}
+    for p in paths:
+        p.unlink()
+    return saved
+
+
+def test_frames_missing_at_the_end_of_a_snippet_are_named(vid_root):
+    # train: no ImageSets frame list, the annotations (000000..000004.xml) say 5 frames
+    snippet = "ILSVRC2015_VID_train_0000/ILSVRC2015_train_00000001"
+    frame_dir = vid_root / "Data/VID/train" / snippet
+    saved = _remove([frame_dir / "000003.JPEG", frame_dir / "000004.JPEG"])
+    try:
+        assert snippet_frames(frame_dir) == 3  # contiguous: only an expectation can tell
+        with pytest.raises(FileNotFoundError) as info:
+            load_vid(vid_root, "train")
+        message = str(info.value)
+        assert message.startswith(f"{frame_dir}: missing frame 000003.JPEG")
+        assert snippet in message and "stop at 000002.JPEG" in message
+        assert str(vid_root / "Annotations/VID/train" / snippet) in message
+        assert "up to frame 000004 (2 frame(s) missing at the end)" in message
+        with pytest.raises(FileNotFoundError, match="missing frame 000003.JPEG"):
+            load_vid(vid_root, "train", frames_per_video=2)  # frames 0 and 4: still checked
+    finally:
+        for path, data in saved.items():
+            path.write_bytes(data)
+    # val and test: the ImageSets list says 5 frames
+    for split, snippet in (
+        ("val", "ILSVRC2015_val_00000001"),
+        ("test", "ILSVRC2015_test_00000000"),
+    ):
+        frame_dir = vid_root / "Data/VID" / split / snippet
+        saved = _remove([frame_dir / "000004.JPEG"])
+        try:
+            with pytest.raises(FileNotFoundError) as info:
+                load_vid(vid_root, split)
+            message = str(info.value)
+            assert message.startswith(f"{frame_dir}: missing frame 000004.JPEG")
+            assert str(vid_root / f"ImageSets/VID/{split}.txt") in message
+            # val frames are also all annotated; the test split has no annotations
+            assert (str(vid_root / "Annotations/VID/val" / snippet) in message) == (split == "val")
+            assert "up to frame 000004 (1 frame(s) missing at the end)" in message
+        finally:
+            for path, data in saved.items():
+                path.write_bytes(data)
+    assert len(load_vid(vid_root, "val")) == 10  # restored
+
+
+def test_a_frame_without_annotation_is_named(vid_root):
+    snippet = "ILSVRC2015_VID_train_0000/ILSVRC2015_train_00000000"
+    ann_dir = vid_root / "Annotations/VID/train" / snippet
+    for frame in ("000002", "000004"):  # in the middle, at the end
+        saved = _remove([ann_dir / f"{frame}.xml"])
+        try:
+            with pytest.raises(FileNotFoundError) as info:
+                load_vid(vid_root, "train", frames_per_video=2)
+            assert str(info.value) == (
+                f"{ann_dir}: missing annotation {frame}.xml of frame "
+                f"{vid_root / 'Data/VID/train' / snippet / f'{frame}.JPEG'}"
+            )
+        finally:
+            for path, data in saved.items():
+                path.write_bytes(data)
+
+
+def test_records_name_their_annotation_file(vid_root):
+    val = load_vid(vid_root, "val")
+    assert val[7]["annotation_file"] == str(
+        vid_root / "Annotations/VID/val/ILSVRC2015_val_00000001/000002.xml"
+    )
+    assert all("annotation_file" not in r for r in load_vid(vid_root, "test"))
+    for record in load_det_train(vid_root):
+        name = record["image_id"].removeprefix("DET/train/")
+        assert record["annotation_file"] == str(vid_root / f"Annotations/DET/train/{name}.xml")

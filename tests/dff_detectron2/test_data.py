@@ -2,7 +2,10 @@
 
 import collections
 import itertools
+import os
+import re
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -84,6 +87,111 @@ def test_frame_mode_and_test_pairs(records):
     assert "key_image" not in _mapper(is_train=False, augmentations=[])(vid[5])
     with pytest.raises(ValueError, match=r"\[-\(l-1\), 0\]"):
         _mapper(key_offset_range=(-3, 2))
+
+
+@pytest.fixture
+def fresh_records(tmp_path):
+    """A fresh real-layout set (its files get corrupted), loaded by the registered loader."""
+    root = tmp_path / "ILSVRC2015"
+    make_synthetic_vid(
+        root, num_train_videos=1, num_val_videos=0, num_test_videos=0, num_frames=6,
+        height=32, width=48, num_det_images=2, seed=4,
+    )  # fmt: skip
+    names = register_imagenet_vid(root, "mapbad")
+    try:
+        yield (
+            DatasetCatalog.get("mapbad_vid_train"),
+            DatasetCatalog.get("mapbad_det_train_30classes"),
+        )
+    finally:
+        for name in names:
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
+
+
+def _truncate(path):
+    data = open(path, "rb").read()
+    assert data[:2] == b"\xff\xd8"  # a real JPEG, cut in half
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
+
+
+# PIL's two messages for a JPEG cut short (which one depends on where the data stop)
+TRUNCATED = (
+    r"\(OSError: (image file is truncated \(\d+ bytes not processed\)|Truncated File Read)\)"
+)
+
+
+def _raises_truncated(call, prefix):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert re.fullmatch(re.escape(prefix) + TRUNCATED, str(info.value)), str(info.value)
+
+
+def test_truncated_or_non_image_frames_are_named(fresh_records):
+    vid, det = fresh_records
+    snippet = vid[5]["video_id"]
+    assert snippet == "ILSVRC2015_VID_train_0000/ILSVRC2015_train_00000000"
+    _truncate(vid[5]["file_name"])
+    _raises_truncated(
+        lambda: _mapper(seed=0)(vid[5]),
+        f"{vid[5]['file_name']}: current frame 000005 of snippet {snippet} is not a readable "
+        "image ",
+    )
+    # a truncated key frame: frame 4's test pair has key frame 4 - 2
+    _truncate(vid[2]["file_name"])
+    test_pairs = _mapper(is_train=False, augmentations=[], test_key_offset=-2)
+    _raises_truncated(
+        lambda: test_pairs(vid[4]),
+        f"{vid[2]['file_name']}: key frame 000002 (key offset -2) of frame 000004 of snippet "
+        f"{snippet} is not a readable image ",
+    )
+    assert test_pairs(vid[3])["key_offset"] == -2  # frames 3 and 1 are intact
+    with open(vid[1]["file_name"], "w") as f:
+        f.write("not a JPEG\n")
+    with pytest.raises(ValueError) as info:
+        _mapper(is_train=False, augmentations=[])(vid[1])
+    assert str(info.value) == (
+        f"{vid[1]['file_name']}: current frame 000001 of snippet {snippet} is not a readable "
+        "image (not an image format PIL can identify)"
+    )
+    os.remove(vid[0]["file_name"])
+    with pytest.raises(FileNotFoundError) as info:
+        _mapper(is_train=False, augmentations=[])(vid[0])
+    assert str(info.value) == (
+        f"{vid[0]['file_name']}: current frame 000000 of snippet {snippet} not found"
+    )
+    _truncate(det[0]["file_name"])
+    _raises_truncated(
+        lambda: _mapper(seed=0)(det[0]),
+        f"{det[0]['file_name']}: current DET image is not a readable image ",
+    )
+
+
+def test_image_size_must_match_its_annotation(fresh_records):
+    vid, det = fresh_records
+    assert (vid[3]["width"], vid[3]["height"]) == (48, 32)  # from the XML's <size>
+    for record in (vid[3], det[0]):
+        frame = cv2.imread(record["file_name"])
+        assert cv2.imwrite(record["file_name"], cv2.resize(frame, (40, 30)))
+        with pytest.raises(utils.SizeMismatchError) as info:
+            _mapper(seed=0)(record)
+        assert str(info.value) == (
+            f"{record['file_name']}: image is 40x30 (width x height) but its annotation "
+            f"{record['annotation_file']} <size> says 48x32"
+        )
+    assert vid[3]["annotation_file"].endswith(
+        "Annotations/VID/train/ILSVRC2015_VID_train_0000/ILSVRC2015_train_00000000/000003.xml"
+    )
+    # a key frame of another size than its current frame
+    test_pairs = _mapper(is_train=False, augmentations=[], test_key_offset=-1)
+    with pytest.raises(ValueError) as info:
+        test_pairs(vid[4])
+    assert str(info.value) == (
+        f"{vid[3]['file_name']}: key frame 000003 (key offset -1) of frame 000004 of snippet "
+        f"{vid[4]['video_id']} has shape (30, 40, 3), different from its current frame "
+        f"{vid[4]['file_name']} (32, 48, 3)"
+    )
 
 
 def test_vid_det_mixing_is_2_to_1_per_minibatch():

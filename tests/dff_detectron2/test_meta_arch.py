@@ -79,6 +79,53 @@ def test_offset_zero_is_the_per_frame_detector(model):
     assert losses[0] == losses[1]
 
 
+def test_offset_zero_equals_the_frame_mode_model_with_the_same_weights(model, tiny_cfg):
+    """Key offset 0 degenerates to per-frame training (Sec. 3): DFF on (I_i, I_i) pairs is
+    the per-frame network (MODE "frame", no flow network) with the same N_feat and N_task."""
+    torch.manual_seed(7)  # other random weights, replaced by the DFF model's below
+    frame_model = build_model(
+        tiny_cfg("MODEL.DFF.KEY_FRAME_INTERVAL", 2, "MODEL.DFF.MODE", "frame")
+    )
+    assert frame_model.propagation is None
+    dff_state = model.state_dict()
+    shared = {k: v for k, v in dff_state.items() if not k.startswith("propagation.")}
+    assert any(k.startswith("propagation.flow_net.") for k in dff_state)
+    assert not all(torch.equal(v, frame_model.state_dict()[k]) for k, v in shared.items())
+    frame_model.load_state_dict(shared)  # strict: every other weight, and nothing else
+    images = _frames(2, seed=3)
+    pairs = [
+        {"image": im, "key_image": im, "key_offset": 0, "instances": _instances()} for im in images
+    ]
+    frames = [{"image": im, "instances": _instances()} for im in images]  # the frame mapper's
+    model.eval(), frame_model.eval()
+    with torch.no_grad():
+        dff_out, frame_out = model(pairs), frame_model(frames)
+    assert len(dff_out) == len(frame_out) == 2 and len(dff_out[0]["instances"]) > 0
+    for a, b in zip(dff_out, frame_out):
+        _same(a["instances"], b["instances"])
+    model.train(), frame_model.train()
+    losses, grads = [], []
+    for net, inputs in ((model, pairs), (frame_model, frames)):
+        net.zero_grad()
+        torch.manual_seed(1)  # same RPN / RoI sampling
+        with EventStorage():
+            loss = net(inputs)
+        sum(loss.values()).backward()
+        losses.append({k: v.item() for k, v in loss.items()})
+        grads.append({n: p.grad for n, p in net.named_parameters() if p.grad is not None})
+        net.zero_grad()
+    assert set(losses[0]) == {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg"}
+    assert all(v > 0 for v in losses[0].values())
+    assert losses[0] == losses[1]  # exactly
+    # the same gradients for every shared weight; the flow network learns nothing at offset 0
+    assert set(grads[1]) == {n for n in grads[0] if not n.startswith("propagation.")}
+    assert len(grads[1]) == sum(p.requires_grad for p in frame_model.parameters())
+    for name, grad in grads[1].items():
+        assert torch.equal(grads[0][name], grad), name
+    flow_grads = [g for n, g in grads[0].items() if n.startswith("propagation.")]
+    assert flow_grads and all(not g.any() for g in flow_grads)
+
+
 def test_pair_inference_propagates_key_features(model):
     model.eval()
     cur, key = _frames(2)

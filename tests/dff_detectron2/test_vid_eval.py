@@ -6,6 +6,8 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import Boxes, Instances
 
+from dff_common.data.imagenet_vid import make_synthetic_vid
+from dff_detectron2.datasets import register_imagenet_vid
 from dff_detectron2.evaluator import VIDEvaluator
 from dff_detectron2.vid_eval import (
     coco_ap50,
@@ -165,3 +167,75 @@ def test_vid_evaluator_end_to_end(tiny_set, tmp_path):
     assert np.isnan(results["mAP_slow"]) and np.isnan(results["mAP_medium"])
     lines = (tmp_path / "tiny_eval_submission.txt").read_text().splitlines()
     assert len(lines) == 6 and lines[0].startswith("1 1 0.900000 0.00 0.00 99.00 99.00")
+
+
+def _instances(dets, size=(32, 48)):
+    """dets: list of (score, class, box) -> the model's output ``Instances``."""
+    result = Instances(size)
+    result.pred_boxes = Boxes(torch.tensor([d[2] for d in dets], dtype=torch.float32).view(-1, 4))
+    result.scores = torch.tensor([d[0] for d in dets], dtype=torch.float32)
+    result.pred_classes = torch.tensor([d[1] for d in dets], dtype=torch.int64)
+    return {"instances": result}
+
+
+@pytest.fixture
+def unlabelled_test_split(tmp_path):
+    """``<prefix>_vid_test`` of a real-layout set with two 3-frame test snippets, no labels."""
+    root = tmp_path / "ILSVRC2015"
+    make_synthetic_vid(
+        root, num_train_videos=0, num_val_videos=0, num_test_videos=2, num_frames=3,
+        height=32, width=48, num_det_images=0, seed=5,
+    )  # fmt: skip
+    names = register_imagenet_vid(root, "unlabelled")
+    try:
+        yield "unlabelled_vid_test"
+    finally:
+        for name in names:
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
+
+
+def test_unlabelled_test_split_writes_only_the_submission_file(unlabelled_test_split, tmp_path):
+    name = unlabelled_test_split
+    records = DatasetCatalog.get(name)
+    assert [r["global_index"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert not any("annotations" in r for r in records)
+    assert records[4]["image_id"] == "test/ILSVRC2015_test_00000001/000001"
+    dets = {
+        0: [(0.875, 28, [1.5, 2.25, 20.0, 30.75])],
+        4: [(0.75, 2, [0.0, 0.0, 47.0, 31.0]), (0.5, 0, [10.0, 11.0, 12.5, 13.0])],
+        5: [(0.0625, 29, [3.0, 4.0, 5.0, 6.0])],
+    }  # record index -> detections (score, 0-based class, box); the other frames: none
+    out_dir = tmp_path / "inference"
+    evaluator = VIDEvaluator(name, str(out_dir), distributed=False)
+    evaluator.reset()
+    order = [5, 4, 1]  # fed out of order, over two batches, as a test loader could
+    evaluator.process([records[i] for i in order], [_instances(dets.get(i, [])) for i in order])
+    order = [0, 3, 2]
+    evaluator.process([records[i] for i in order], [_instances(dets.get(i, [])) for i in order])
+    assert evaluator.evaluate() == {}  # no labels: no mAP, no metric of any kind
+    assert sorted(p.name for p in out_dir.iterdir()) == [f"{name}_submission.txt"]
+    # "<frame index> <class index> <score> <xmin> <ymin> <xmax> <ymax>", 1-based indices
+    assert (out_dir / f"{name}_submission.txt").read_text().splitlines() == [
+        "1 29 0.875000 1.50 2.25 20.00 30.75",
+        "5 3 0.750000 0.00 0.00 47.00 31.00",
+        "5 1 0.500000 10.00 11.00 12.50 13.00",
+        "6 30 0.062500 3.00 4.00 5.00 6.00",
+    ]
+
+
+def test_unlabelled_test_split_needs_an_output_dir_and_frame_indices(
+    unlabelled_test_split, tmp_path
+):
+    name = unlabelled_test_split
+    records = DatasetCatalog.get(name)
+    evaluator = VIDEvaluator(name, None, distributed=False)
+    evaluator.process(records[:1], [_instances([(0.5, 0, [0.0, 0.0, 5.0, 5.0])])])
+    with pytest.raises(ValueError, match=f"{name}: the split has no annotations.*output_dir"):
+        evaluator.evaluate()
+    evaluator = VIDEvaluator(name, str(tmp_path / "inference"), distributed=False)
+    unindexed = {k: v for k, v in records[2].items() if k != "global_index"}
+    evaluator.process([records[0], unindexed], [_instances([]), _instances([])])
+    with pytest.raises(ValueError, match=f"frame '{records[2]['image_id']}' \\(and 0 more\\)"):
+        evaluator.evaluate()
+    assert not (tmp_path / "inference").exists()  # no partial submission file
