@@ -1,20 +1,33 @@
-"""Training data: ImageNet VID and DET mini-batches mixed 2 : 1 (Zhu et al., CVPR 2017, Sec. 5.1).
+"""Data loaders of Deep Feature Flow (Zhu et al., CVPR 2017, Sec. 5.1, Algorithm 1).
 
-"Each mini-batch samples images from either ImageNet VID or ImageNet DET datasets, at 2 : 1
-ratio." Every mini-batch of a worker (the per-GPU batch) is drawn from one source, the source
-chosen at random with the configured ratio; within a source, images are drawn epoch by epoch
-in a fresh random order.
+Training: ImageNet VID and DET mini-batches mixed 2 : 1. "Each mini-batch samples images from
+either ImageNet VID or ImageNet DET datasets, at 2 : 1 ratio." Every mini-batch of a worker (the
+per-GPU batch) is drawn from one source, the source chosen at random with the configured ratio;
+within a source, images are drawn epoch by epoch in a fresh random order.
+
+Test: whole videos per process, frames in time order (:class:`VideoInferenceSampler`), so that
+Algorithm 1 sees every video from its first frame on whatever the number of processes.
 """
 
 import itertools
+from collections import defaultdict
 
 import numpy as np
-from detectron2.data import MetadataCatalog, get_detection_dataset_dicts
+from detectron2.data import (
+    MetadataCatalog,
+    build_detection_test_loader,
+    get_detection_dataset_dicts,
+)
 from detectron2.data.build import worker_init_reset_seed
 from detectron2.utils import comm
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, Sampler, get_worker_info
 
-__all__ = ["MixedSourceBatches", "build_dff_train_loader"]
+__all__ = [
+    "MixedSourceBatches",
+    "VideoInferenceSampler",
+    "build_dff_test_loader",
+    "build_dff_train_loader",
+]
 
 SOURCES = ("VID", "DET")
 
@@ -103,4 +116,64 @@ def build_dff_train_loader(cfg, mapper) -> DataLoader:
         num_workers=cfg.DATALOADER.NUM_WORKERS,
         collate_fn=_as_batch,
         worker_init_fn=worker_init_reset_seed,
+    )
+
+
+class VideoInferenceSampler(Sampler):
+    """Test-time indices of one process: whole videos, each in ``frame_idx`` order.
+
+    detectron2's ``InferenceSampler`` cuts the dataset into contiguous shards of equal size, so
+    a video can straddle two processes; the second would start it mid-way with a key frame
+    where Algorithm 1 has none, and the result would depend on the number of GPUs. Here the
+    videos, in dataset order, are dealt to the processes in contiguous runs of about equal
+    frame counts (a video goes to the process that holds its middle frame).
+
+    Args:
+        records (list[dict]): dataset dicts with ``video_id`` and ``frame_idx`` (a record
+            without ``video_id`` is a video of one frame).
+        rank (int, optional): this process. Defaults to ``comm.get_rank()``.
+        world_size (int, optional): number of processes. Defaults to ``comm.get_world_size()``.
+    """
+
+    def __init__(self, records: list[dict], rank: int | None = None, world_size: int | None = None):
+        if not records:
+            raise ValueError("VideoInferenceSampler: the test set has no frames")
+        rank = comm.get_rank() if rank is None else rank
+        world_size = comm.get_world_size() if world_size is None else world_size
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+        videos = defaultdict(list)  # insertion order = dataset order of first frames
+        for index, record in enumerate(records):
+            videos[record.get("video_id", ("image", index))].append(index)
+        total, start, self._indices = len(records), 0, []
+        for indices in videos.values():
+            owner = min(world_size - 1, (2 * start + len(indices)) * world_size // (2 * total))
+            if owner == rank:
+                self._indices += sorted(indices, key=lambda i: records[i].get("frame_idx", 0))
+            start += len(indices)
+
+    def __iter__(self):
+        yield from self._indices
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+
+def build_dff_test_loader(cfg, dataset_name: str, mapper) -> DataLoader:
+    """detectron2's test loader (batch 1) over whole videos per process.
+
+    Args:
+        cfg (CfgNode): config (``DATALOADER.NUM_WORKERS``).
+        dataset_name (str): a registered dataset.
+        mapper (Callable): e.g. ``DFFPairDatasetMapper(cfg, False)``.
+
+    Returns:
+        DataLoader: yields lists of one mapped dict, each video's frames in order.
+    """
+    records = get_detection_dataset_dicts([dataset_name], filter_empty=False)
+    return build_detection_test_loader(
+        records,
+        mapper=mapper,
+        sampler=VideoInferenceSampler(records),
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
     )

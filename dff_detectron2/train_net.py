@@ -17,13 +17,12 @@ import os
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
-from detectron2.data import build_detection_test_loader
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
 import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
 from dff_detectron2.config import add_dff_config
-from dff_detectron2.data_loader import build_dff_train_loader
+from dff_detectron2.data_loader import build_dff_test_loader, build_dff_train_loader
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
 from dff_detectron2.evaluator import VIDEvaluator
 
@@ -80,8 +79,7 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        mapper = DFFPairDatasetMapper(cfg, is_train=False)
-        return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
+        return build_dff_test_loader(cfg, dataset_name, DFFPairDatasetMapper(cfg, is_train=False))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
