@@ -13,9 +13,10 @@ Four parts, each a function (no flag: all four):
 - ``--engine``: ``DFFInferenceEngine`` with ``FixedIntervalScheduler(l)`` over a synthetic clip:
   measured speedup T(l=1) / T(l) next to Eq. (7) with the measured r.
 
-Times are medians over ``--repeats`` runs after ``--warmup`` runs, on CPU, with
-``torch.set_num_threads(--threads)``, in wall time, or in the process's CPU time with
-``--cpu-time`` (steadier when other jobs share the machine). The engine part runs every l in
+Times are medians over ``--repeats`` runs after ``--warmup`` runs, on ``--device`` (CUDA when
+present, else the CPU with ``torch.set_num_threads(--threads)``), in wall time (after
+``torch.cuda.synchronize()`` on a GPU), or in the process's CPU time with ``--cpu-time`` (CPU
+only; steadier when other jobs share the machine). The engine part runs every l in
 ``--engine-rounds`` interleaved rounds and keeps the medians; ``--frames`` must be a multiple
 of every l so that exactly one frame in l is a key frame, as Eq. (7) assumes. Random
 weights: speed does not depend on them.
@@ -26,11 +27,14 @@ Examples::
     python tools/benchmark.py                    # 300x500 images, several minutes
     python tools/benchmark.py --table2           # Table 2 only (FLOPs, about a minute)
     python tools/benchmark.py --latency --paper-size --depths 101
+    python tools/benchmark.py --latency --engine --size 1024 2048 --depths 101 \
+        --flow-nets flownet --frames 20 --intervals 1 5 10 20   # Cityscapes (Sec. 5.1)
 """
 
 import argparse
 import math
 import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -78,6 +82,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--engine-flow-net", choices=FLOW_NET_NAMES, help="engine's flow net")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
     parser.add_argument(
+        "--device", help="torch device of the timed parts (default: cuda if available, else cpu)"
+    )
+    parser.add_argument(
         "--cpu-time",
         action="store_true",
         help="time with the process's CPU time instead of wall time (steadier on a shared "
@@ -99,7 +106,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    args.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available on this machine")
+    if args.cpu_time and args.device.type != "cpu":
+        parser.error("--cpu-time times the CPU; it cannot time --device " + str(args.device))
     args.clock = time.process_time if args.cpu_time else time.perf_counter
+    if args.device.type == "cuda":  # wait for the queued kernels before reading the clock
+
+        def synchronized_clock():
+            torch.cuda.synchronize(args.device)
+            return time.perf_counter()
+
+        args.clock = synchronized_clock
     if any(args.frames % interval for interval in args.intervals):
         parser.error(f"--frames {args.frames} must be a multiple of every interval (Eq. 7)")
     return args
@@ -163,14 +182,14 @@ def run_warp(args: argparse.Namespace):
 
     n, c, h, w = args.warp_shape
     generator = torch.Generator().manual_seed(0)
-    features = torch.randn(n, c, h, w, generator=generator, requires_grad=True)
-    flow = (torch.rand(n, 2, h, w, generator=generator) * 8 - 4).requires_grad_()
-    scale = torch.rand(n, c, h, w, generator=generator).requires_grad_()
+    features = torch.randn(n, c, h, w, generator=generator).to(args.device).requires_grad_()
+    flow = (torch.rand(n, 2, h, w, generator=generator) * 8 - 4).to(args.device).requires_grad_()
+    scale = torch.rand(n, c, h, w, generator=generator).to(args.device).requires_grad_()
     # the same sampling positions as the flow, normalised for align_corners=True
-    xs = torch.arange(w).view(1, 1, w) + flow[:, 0].detach()
-    ys = torch.arange(h).view(1, h, 1) + flow[:, 1].detach()
+    xs = torch.arange(w, device=args.device).view(1, 1, w) + flow[:, 0].detach()
+    ys = torch.arange(h, device=args.device).view(1, h, 1) + flow[:, 1].detach()
     grid = torch.stack([xs / ((w - 1) / 2) - 1, ys / ((h - 1) / 2) - 1], dim=-1).requires_grad_()
-    grad = torch.randn(n, c, h, w, generator=generator)
+    grad = torch.randn(n, c, h, w, generator=generator).to(args.device)
 
     def grid_sample_step():
         out = F.grid_sample(features, grid, padding_mode="zeros", align_corners=True)
@@ -186,8 +205,7 @@ def run_warp(args: argparse.Namespace):
         elapsed = median_time(lambda s=with_scale: warp_step(s), args)
         rows.append((label, elapsed * 1e3, elapsed / reference))
     print_table(
-        f"Warp forward + backward, {n}x{c}x{h}x{w}, {torch.get_num_threads()} threads "
-        "(target: <= 1.5x grid_sample)",
+        f"Warp forward + backward, {n}x{c}x{h}x{w}, {describe(args)} (target: <= 1.5x grid_sample)",
         ["operation", "ms", "x grid_sample"],
         rows,
     )
@@ -200,12 +218,15 @@ def run_latency(args: argparse.Namespace):
     from dff_common.warp import warp
 
     height, width = args.size
+    device = args.device
     key = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)) * 255
+    key = key.to(device)
     cur = key.roll(3, dims=-1)
-    frames = torch.zeros(1, 3, (height + 1) // 2, (width + 1) // 2)  # F's input: half size
-    feature_nets = {depth: DilatedResNetFeatureNet(depth).eval() for depth in args.depths}
-    flow_nets = {name: build_flow_net(name).eval() for name in args.flow_nets}
-    task_net = ConvTaskHead(1024, args.classes, 1).eval()
+    # F's input: half size
+    frames = torch.zeros(1, 3, (height + 1) // 2, (width + 1) // 2, device=device)
+    feature_nets = {d: DilatedResNetFeatureNet(d).eval().to(device) for d in args.depths}
+    flow_nets = {name: build_flow_net(name).eval().to(device) for name in args.flow_nets}
+    task_net = ConvTaskHead(1024, args.classes, 1).eval().to(device)
 
     times = {}  # seconds, keyed by (part, network)
     with torch.inference_mode():
@@ -216,13 +237,17 @@ def run_latency(args: argparse.Namespace):
         for name, net in flow_nets.items():
             progress(f"timing {name} at {frames.shape[2]}x{frames.shape[3]} and its propagation")
             times["F+S", name] = median_time(lambda n=net: n(frames, frames), args)
-            propagation = FeaturePropagation(net).eval()
+            propagation = FeaturePropagation(net).eval().to(device)
             times["F+S+W", name] = median_time(lambda p=propagation: p(features, key, cur), args)
-        flow, scale = torch.zeros(1, 2, *features.shape[-2:]), torch.ones_like(features)
+        flow = torch.zeros(1, 2, *features.shape[-2:], device=device)
+        scale = torch.ones_like(features)
         times["W"] = median_time(lambda: warp(features, flow, scale), args)
         times["N_task"] = median_time(lambda: task_net(features), args)
 
     progress("counting FLOPs")
+    feature_nets = {depth: net.cpu() for depth, net in feature_nets.items()}
+    flow_nets = {name: net.cpu() for name, net in flow_nets.items()}
+    task_net = task_net.cpu()
     reports = {
         (depth, name): measure_complexity(feature_nets[depth], flow_nets[name], task_net, args.size)
         for depth in args.depths
@@ -242,7 +267,7 @@ def run_latency(args: argparse.Namespace):
     rows.append(("N_task", f"1x1 conv to {args.classes}", times["N_task"], any_report.task_net))
     print_table(
         f"Latency per part, images {height}x{width} (F at half size), "
-        f"{torch.get_num_threads()} threads, median of {args.repeats}",
+        f"{describe(args)}, median of {args.repeats}",
         ["part", "network", "ms", "GMACs"],
         [(part, net, t * 1e3, macs / 1e9) for part, net, t, macs in rows],
     )
@@ -269,11 +294,12 @@ def run_engine(args: argparse.Namespace):
 
     height, width = args.size
     depth, name = args.engine_depth, args.engine_flow_net
-    feature_net = DilatedResNetFeatureNet(depth).eval()
-    propagation = FeaturePropagation(build_flow_net(name)).eval()
-    task_net = ConvTaskHead(feature_net.out_channels, args.classes, 1).eval()
+    feature_net = DilatedResNetFeatureNet(depth).eval().to(args.device)
+    propagation = FeaturePropagation(build_flow_net(name)).eval().to(args.device)
+    task_net = ConvTaskHead(feature_net.out_channels, args.classes, 1).eval().to(args.device)
     # a textured frame panning 2 pixels per frame
     base = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)) * 255
+    base = base.to(args.device)
     clip = [base.roll(2 * i, dims=-1) for i in range(args.frames)]
 
     steps = {True: [], False: []}  # engine step times of key / non-key frames
@@ -319,7 +345,7 @@ def run_engine(args: argparse.Namespace):
         rows.append((interval, total, len(clip) / total, measured, predicted, diff, from_steps))
     print_table(
         f"Engine (Algorithm 1), ResNet-{depth} + {name}, {len(clip)} frames {height}x{width}, "
-        f"medians of {args.engine_rounds} rounds\n"
+        f"{describe(args)}, medians of {args.engine_rounds} rounds\n"
         f"r = {r:.4f} from the parts timed alone (key {t_key * 1e3:.1f} ms, non-key "
         f"{t_non_key * 1e3:.1f} ms); r = {r_steps:.4f} from the engine's steps (key "
         f"{step_key * 1e3:.1f} ms, non-key {step_non_key * 1e3:.1f} ms)",
@@ -328,13 +354,27 @@ def run_engine(args: argparse.Namespace):
     )
 
 
+def describe(args: argparse.Namespace) -> str:
+    """The timed device in words: GPU name, or CPU model and torch threads."""
+    if args.device.type == "cuda":
+        return torch.cuda.get_device_name(args.device)
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    return f"CPU {model}, {torch.get_num_threads()} threads"
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     parts = [p for p in ("table2", "warp", "latency", "engine") if getattr(args, p)]
     parts = parts or ["table2", "warp", "latency", "engine"]
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, {describe(args)}, "
         f"{'CPU' if args.cpu_time else 'wall'} time, parts: "
         f"{', '.join(parts)}, latency and engine at {args.size[0]}x{args.size[1]}",
         flush=True,
