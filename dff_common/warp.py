@@ -98,16 +98,22 @@ def warp(
     y0, y1, wy0, wy1 = _axis_weights(flow[:, 1] + rows, h)
 
     source = features.reshape(n, c, h * w)
+    # accumulate in place (the four (N, C, H, W) temporaries dominate on a CPU); under autograd
+    # only into the sum, whose value no backward needs
+    in_place = not torch.is_grad_enabled() and features.dtype == pos_dtype
     warped = None
     for y, wy in ((y0, wy0), (y1, wy1)):
         for x, wx in ((x0, wx0), (x1, wx1)):
             index = (y * w + x).view(n, 1, h * w).expand(n, c, h * w)
             weight = (wy * wx).view(n, 1, h * w)
             term = source.gather(2, index)
-            warped = term * weight if warped is None else torch.addcmul(warped, term, weight)
+            if warped is None:
+                warped = term.mul_(weight) if in_place else term * weight
+            else:
+                warped.addcmul_(term, weight)
     warped = warped.view(n, c, h, w)
     if scale is not None:
-        warped = warped * scale
+        warped = warped.mul_(scale) if in_place else warped * scale
     return warped.to(features.dtype)
 
 

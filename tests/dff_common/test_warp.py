@@ -137,6 +137,19 @@ def test_gradcheck_features_flow_scale():
     assert torch.autograd.gradcheck(warp, (features, flow))
 
 
+def test_inference_path_equals_the_autograd_path():
+    """Without autograd the sum is accumulated in place: the same operations, the same bits."""
+    generator = torch.Generator().manual_seed(3)
+    features = torch.randn(2, 6, 7, 9, generator=generator)
+    flow = (torch.rand(2, 2, 7, 9, generator=generator) - 0.5) * 6  # some samples leave the map
+    for scale in (None, torch.rand(2, 6, 7, 9, generator=generator), torch.rand(2, 1, 7, 9)):
+        expected = warp(features.requires_grad_(), flow, scale).detach()
+        with torch.no_grad():
+            assert torch.equal(warp(features, flow, scale), expected)
+        with torch.inference_mode():
+            assert torch.equal(warp(features, flow, scale), expected)
+
+
 def test_flow_gradient_matches_eq4():
     features = torch.randn(2, 3, 5, 6, dtype=torch.float64)
     flow = fractional_flow(2, 5, 6).requires_grad_()
