@@ -522,7 +522,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     seg.add_argument("--time-snippets", type=int, default=6, help="val snippets timed per l")
     seg.add_argument("--time-repeats", type=int, default=2, help="timings per l (the best kept)")
     det = parser.add_argument_group("detection")
-    det.add_argument("--det-data", default="datasets/synthetic_vid_16x20")
+    det.add_argument("--det-data", default="datasets/synthetic_vid_64x20")
     det.add_argument(
         "--det-table4-dir", default="work_dirs/dff_detectron2/table4", help="its frame/, dff/"
     )
