@@ -1,0 +1,35 @@
+"""The combined Table 4 of the main job (tools/demo_main.py) from the two results.json files."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = importlib.util.spec_from_file_location("dff_demo_main", REPO / "tools" / "demo_main.py")
+demo_main = sys.modules["dff_demo_main"] = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(demo_main)
+
+
+def test_table_takes_each_row_from_its_task():
+    seg = {
+        "Frame": {"mIoU": 35.19, "fps": 5.52},
+        "DFF (N from Frame)": {"mIoU": 34.9, "mIoU_d0": 35.36, "fps": 7.38},
+        "Copy (zero flow)": {"mIoU": 32.7, "fps": 23.88},
+        "SFF (DIS flow)": {"mIoU": 34.36, "fps": 21.64},
+    }
+    det = {
+        "Frame": {"mAP": 19.14, "fps": 10.2},
+        "DFF (l=10)": {"mAP": 17.2, "fps": 28.16},
+        "DFF N (l=1)": {"mAP": 20.44, "fps": 10.98},
+        "Copy (l=10)": {"mAP": 17.0, "fps": 61.31},
+        "SFF-DIS (l=10)": {"mAP": 16.04, "fps": 54.21},
+    }
+    lines = demo_main.table(seg, det).splitlines()
+    assert [line.split()[-4:] for line in lines[2:]] == [
+        ["35.2", "5.5", "19.1", "10.2"],
+        ["34.9", "7.4", "17.2", "28.2"],
+        ["35.4", "-", "20.4", "11.0"],  # segmentation: DFF at key distance 0
+        ["32.7", "23.9", "17.0", "61.3"],
+        ["34.4", "21.6", "16.0", "54.2"],
+    ]
+    assert lines[4].startswith("DFF's N, every frame")
