@@ -273,19 +273,6 @@ class UnsafeObject:
     """A pickled custom class: refused by ``torch.load(weights_only=True)``."""
 
 
-@pytest.fixture(scope="module")
-def resnet50_file(tmp_path_factory):
-    torch.manual_seed(0)
-    model = torchvision.models.resnet50(weights=None)
-    for m in model.modules():  # non-trivial BatchNorm statistics
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    path = tmp_path_factory.mktemp("resnet") / "resnet50.pth"
-    torch.save(model.state_dict(), path)
-    return model.eval(), path
-
-
 def test_torchvision_resnet50_round_trip_into_dilated_resnet(resnet50_file):
     model, path = resnet50_file
     net = DilatedResNetFeatureNet(depth=50, out_channels=8).eval()

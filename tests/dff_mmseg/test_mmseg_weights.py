@@ -8,7 +8,6 @@ test_checkpoint.py (key names of open-mmlab/mmflow's FlowNetS and ClementPinard/
 
 import pytest
 import torch
-import torchvision
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -127,24 +126,9 @@ def assert_fresh_scale_field(flow_net, channels=FEAT):
     assert torch.equal(field.bias, torch.ones(channels))
 
 
-@pytest.fixture(scope="module")
-def resnet50_file(tmp_path_factory):
-    """A torchvision ResNet-50 file (``torch.save(model.state_dict())``), non-trivial BN."""
-    torch.manual_seed(3)
-    model = torchvision.models.resnet50(weights=None)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    path = tmp_path_factory.mktemp("resnet") / "resnet50-0676ba61.pth"
-    torch.save(model.state_dict(), path)
-    return model.state_dict(), path
-
-
 def test_feature_net_pretrained_loads_the_torchvision_resnet(resnet50_file):
-    state, path = resnet50_file
+    resnet, path = resnet50_file
+    state = resnet.state_dict()
     model = build(feature_net=dict(norm="FrozenBN", pretrained=str(path)), flow_net=None)
     model.init_weights()  # what mmengine's runner calls before training: must not reset them
     body = model.feature_net.body.state_dict()
