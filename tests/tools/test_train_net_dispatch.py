@@ -1,0 +1,59 @@
+"""tools/train_net.py: --config FILE picks the framework by the file's type."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = importlib.util.spec_from_file_location("dff_train_net", REPO / "tools" / "train_net.py")
+train_net = sys.modules["dff_train_net"] = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(train_net)
+
+
+@pytest.mark.parametrize(
+    "argv, config, rest",
+    [
+        (["--config", "a.yaml", "--eval-only"], "a.yaml", ["--eval-only"]),
+        (
+            ["--num-gpus", "8", "--config-file", "a.yaml", "K", "V"],
+            "a.yaml",
+            ["--num-gpus", "8", "K", "V"],
+        ),
+        (["--config=b.py", "--work-dir", "w"], "b.py", ["--work-dir", "w"]),
+    ],
+)
+def test_split_config(argv, config, rest):
+    assert train_net.split_config(argv) == (config, rest)
+
+
+def test_errors_name_the_problem(tmp_path):
+    with pytest.raises(SystemExit, match="no --config given"):
+        train_net.split_config(["--eval-only"])
+    with pytest.raises(SystemExit, match="--config needs a file"):
+        train_net.split_config(["--config"])
+    with pytest.raises(SystemExit, match="config file not found: nope.yaml"):
+        train_net.main(["--config", "nope.yaml"])
+    other = tmp_path / "model.json"
+    other.write_text("{}")
+    with pytest.raises(SystemExit, match="expected a detectron2 .yaml or an mmseg .py"):
+        train_net.main(["--config", str(other)])
+
+
+def test_dispatch_passes_the_rest_through(monkeypatch, tmp_path):
+    calls = []
+    import dff_detectron2.train_net
+    import dff_mmseg.train
+
+    monkeypatch.setattr(dff_detectron2.train_net, "main", lambda argv: calls.append(("d2", argv)))
+    monkeypatch.setattr(dff_mmseg.train, "main", lambda argv: calls.append(("mmseg", argv)))
+    yaml, py = tmp_path / "c.yaml", tmp_path / "c.py"
+    yaml.write_text("")
+    py.write_text("")
+    train_net.main(["--config", str(yaml), "--eval-only", "MODEL.WEIGHTS", "m.pth"])
+    train_net.main(["--resume", "--config", str(py), "--launcher", "pytorch"])
+    assert calls == [
+        ("d2", ["--config-file", str(yaml), "--eval-only", "MODEL.WEIGHTS", "m.pth"]),
+        ("mmseg", [str(py), "--resume", "--launcher", "pytorch"]),
+    ]
