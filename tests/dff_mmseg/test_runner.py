@@ -14,8 +14,10 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
+from mmseg.registry import METRICS
 from PIL import Image
 
+from dff_mmseg.evaluation.key_distance_iou_metric import KeyDistanceIoUMetric
 from dff_mmseg.train import main as train_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -233,3 +235,39 @@ def test_eval_only_streams_algorithm_1_through_the_snippets(synthetic_root, tmp_
     )
     with pytest.raises(SystemExit, match="needs weights"):
         train_main([str(config), "--eval-only"])
+
+
+@METRICS.register_module()
+class RecordingKeyDistanceIoUMetric(KeyDistanceIoUMetric):
+    """The plugin's metric, remembering (annotated frame, key distance) of every sample."""
+
+    seen: list = []
+
+    def process(self, data_batch, data_samples):
+        super().process(data_batch, data_samples)
+        RecordingKeyDistanceIoUMetric.seen += [
+            (Path(s["img_path"]).name, s["key_distance"]) for s in data_samples
+        ]
+
+
+def test_eval_only_scores_the_l_pairs_of_every_annotated_frame(synthetic_root, tmp_path):
+    """Sec. 5.2 through the Runner: the l = 5 pairs (k, i), k = i-4 .. i, of each annotated
+    frame i, scored overall and per key distance."""
+    extra = "test_evaluator = dict(type='RecordingKeyDistanceIoUMetric')"
+    config = write_eval_config(
+        tmp_path, synthetic_root, "dff_r101-flownet_8xb1-20k_cityscapes-video-1024x2048.py", extra
+    )
+    weights = save_weights(config, tmp_path)
+    RecordingKeyDistanceIoUMetric.seen = []
+    metrics = train_main(
+        [str(config), "--eval-only", "--checkpoint", str(weights), "--work-dir", str(tmp_path)]
+    )
+    assert set(metrics) == {"aAcc", "mIoU", "mAcc"} | {f"mIoU_d{d}" for d in range(5)}
+    annotated = sorted(
+        p.name
+        for p in (synthetic_root / "leftImg8bit_sequence" / "val").rglob("*_000019_leftImg8bit.png")
+    )
+    assert len(annotated) == 2
+    assert sorted(RecordingKeyDistanceIoUMetric.seen) == [
+        (a, d) for a in annotated for d in range(5)
+    ]
