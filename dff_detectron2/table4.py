@@ -41,7 +41,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.utils.env import seed_all_rng
-from detectron2.utils.logger import setup_logger
+from detectron2.utils.logger import log_every_n_seconds, setup_logger
 
 from dff_common.complexity import count_flops, speedup
 from dff_common.data.imagenet_vid import make_synthetic_vid
@@ -128,6 +128,8 @@ def evaluate(cfg, model: torch.nn.Module) -> dict:
             seconds += time.perf_counter() - start
             frames += len(inputs)
             evaluator.process(inputs, outputs)
+            progress = f"{name}: {frames}/{len(loader)} frames"
+            log_every_n_seconds(logging.INFO, progress, n=10, name="dff_detectron2")
     metrics = dict(evaluator.evaluate()["bbox"])
     metrics["fps"] = frames / seconds
     return metrics

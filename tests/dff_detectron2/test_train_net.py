@@ -131,3 +131,26 @@ def test_table4_reuses_a_final_model_and_retrains_only_when_asked(tiny_cfg, tiny
     weight = "roi_heads.cls_score_maps.weight"
     assert not torch.equal(retrained.state_dict()[weight], saved.state_dict()[weight])
     assert (tmp_path / "model_final.pth").stat().st_mtime_ns != before
+
+
+def test_table4_evaluate_matches_detectron2s_test_loop(tiny_cfg, tinyvid, tmp_path, caplog):
+    """table4's own loop (which times the model alone) scores like DefaultTrainer.test."""
+    from dff_detectron2.table4 import component_costs, evaluate
+
+    cfg = _cfg(tiny_cfg, tmp_path, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0)
+    torch.manual_seed(0)
+    model = Trainer.build_model(cfg)
+    reference = Trainer.test(cfg, model)["bbox"]
+    with caplog.at_level("INFO", logger="dff_detectron2"):
+        metrics = evaluate(cfg, model)
+    assert "tinyvid_vid_val: 1/4 frames" in caplog.text  # progress
+    scores = {k: v for k, v in metrics.items() if k != "fps"}
+    assert scores == pytest.approx(
+        dict(reference), rel=0, abs=0, nan_ok=True
+    )  # classes absent: nan
+    assert metrics["fps"] > 0 and reference["mAP"] >= 0
+    image = next(iter(Trainer.build_test_loader(cfg, "tinyvid_vid_val")))[0]["image"]
+    costs = component_costs(model.eval(), image, repeats=1)
+    assert list(costs) == ["N_feat", "F+S+W", "N_task"]
+    (feat_ms, feat_macs), (prop_ms, prop_macs), (_, task_macs) = costs.values()
+    assert feat_ms > 0 and prop_ms > 0 and feat_macs > prop_macs > task_macs > 0
