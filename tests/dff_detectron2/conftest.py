@@ -5,8 +5,11 @@ import dff_detectron2  # noqa: F401
 # isort: split
 import pytest
 from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from dff_common.data.imagenet_vid import make_synthetic_vid
 from dff_detectron2.config import add_dff_config
+from dff_detectron2.datasets import register_imagenet_vid
 
 SYNTHETIC_BASE = "configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml"
 
@@ -38,3 +41,22 @@ def make_tiny_cfg(*opts):
 @pytest.fixture(scope="session")
 def tiny_cfg():
     return make_tiny_cfg
+
+
+@pytest.fixture
+def synthetic_vid(tmp_path):
+    """``register(prefix, **kwargs)``: write a synthetic real-layout set (``make_synthetic_vid``
+    kwargs) under ``tmp_path/ILSVRC2015``, register it as ``<prefix>_*`` and return the dataset
+    names; they are removed from detectron2's catalogs after the test."""
+    names = []
+
+    def register(prefix, **kwargs):
+        root = tmp_path / "ILSVRC2015"
+        make_synthetic_vid(root, **kwargs)
+        names.extend(register_imagenet_vid(root, prefix))
+        return names
+
+    yield register
+    for name in names:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)

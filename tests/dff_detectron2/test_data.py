@@ -90,23 +90,13 @@ def test_frame_mode_and_test_pairs(records):
 
 
 @pytest.fixture
-def fresh_records(tmp_path):
+def fresh_records(synthetic_vid):
     """A fresh real-layout set (its files get corrupted), loaded by the registered loader."""
-    root = tmp_path / "ILSVRC2015"
-    make_synthetic_vid(
-        root, num_train_videos=1, num_val_videos=0, num_test_videos=0, num_frames=6,
+    synthetic_vid(
+        "mapbad", num_train_videos=1, num_val_videos=0, num_test_videos=0, num_frames=6,
         height=32, width=48, num_det_images=2, seed=4,
     )  # fmt: skip
-    names = register_imagenet_vid(root, "mapbad")
-    try:
-        yield (
-            DatasetCatalog.get("mapbad_vid_train"),
-            DatasetCatalog.get("mapbad_det_train_30classes"),
-        )
-    finally:
-        for name in names:
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
+    return DatasetCatalog.get("mapbad_vid_train"), DatasetCatalog.get("mapbad_det_train_30classes")
 
 
 def _truncate(path):

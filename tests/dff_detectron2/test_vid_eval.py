@@ -6,8 +6,6 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import Boxes, Instances
 
-from dff_common.data.imagenet_vid import make_synthetic_vid
-from dff_detectron2.datasets import register_imagenet_vid
 from dff_detectron2.evaluator import VIDEvaluator
 from dff_detectron2.vid_eval import (
     coco_ap50,
@@ -179,20 +177,13 @@ def _instances(dets, size=(32, 48)):
 
 
 @pytest.fixture
-def unlabelled_test_split(tmp_path):
+def unlabelled_test_split(synthetic_vid):
     """``<prefix>_vid_test`` of a real-layout set with two 3-frame test snippets, no labels."""
-    root = tmp_path / "ILSVRC2015"
-    make_synthetic_vid(
-        root, num_train_videos=0, num_val_videos=0, num_test_videos=2, num_frames=3,
+    synthetic_vid(
+        "unlabelled", num_train_videos=0, num_val_videos=0, num_test_videos=2, num_frames=3,
         height=32, width=48, num_det_images=0, seed=5,
     )  # fmt: skip
-    names = register_imagenet_vid(root, "unlabelled")
-    try:
-        yield "unlabelled_vid_test"
-    finally:
-        for name in names:
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
+    return "unlabelled_vid_test"
 
 
 def test_unlabelled_test_split_writes_only_the_submission_file(unlabelled_test_split, tmp_path):
