@@ -49,7 +49,7 @@ from dff_detectron2.config import add_dff_config
 from dff_detectron2.datasets import register_imagenet_vid
 from dff_detectron2.train_net import Trainer
 
-__all__ = ["evaluate", "main"]
+__all__ = ["component_costs", "cost_ratios", "evaluate", "load_model", "main"]
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "dff_detectron2")
 BASE = os.path.join(CONFIG, "Base-DFF-RFCN-Synthetic.yaml")
@@ -88,15 +88,20 @@ def _cfg(args, output_dir: str, *opts):
     return cfg
 
 
+def load_model(cfg, weights: str) -> torch.nn.Module:
+    """The model of ``cfg`` with a trained checkpoint (keys it lacks keep their build values)."""
+    model = Trainer.build_model(cfg)
+    DetectionCheckpointer(model).load(weights)
+    return model
+
+
 def _train(cfg, retrain: bool = False) -> torch.nn.Module:
     """Train with detectron2's trainer (no evaluation: ``DATASETS.TEST`` is emptied), or load
     ``OUTPUT_DIR/model_final.pth`` when it exists and not ``retrain``."""
     final = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
     if os.path.isfile(final) and not retrain:
         logging.getLogger("dff_detectron2").info("reusing %s (--retrain trains again)", final)
-        model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model).load(final)
-        return model
+        return load_model(cfg, final)
     cfg = cfg.clone()
     cfg.defrost()
     cfg.DATASETS.TEST = ()
@@ -165,6 +170,18 @@ def component_costs(model: torch.nn.Module, image: torch.Tensor, repeats: int = 
     return costs
 
 
+def cost_ratios(costs: dict) -> tuple[float, float]:
+    """r of Eq. 5, ``(F+S+W + N_task) / (N_feat + N_task)``, from :func:`component_costs`.
+
+    Returns:
+        tuple: r from the times and r from the multiply-adds.
+    """
+    (feat_ms, feat_macs), (prop_ms, prop_macs), (task_ms, task_macs) = costs.values()
+    r_time = (prop_ms + task_ms) / (feat_ms + task_ms)
+    r_macs = (prop_macs + task_macs) / (feat_macs + task_macs)
+    return r_time, r_macs
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -218,14 +235,10 @@ def main(argv=None) -> dict:
     }
     # the DFF model's N on every frame: what propagation costs DFF (DFF trains N longer)
     cfg = _cfg(args, os.path.join(args.output, "dff-per-frame"), "MODEL.DFF.TEST.MODE", "frame")
-    model = Trainer.build_model(cfg)
-    DetectionCheckpointer(model).load(os.path.join(dff_dir, "model_final.pth"))
-    rows["DFF N (l=1)"] = (cfg, model)
+    rows["DFF N (l=1)"] = (cfg, load_model(cfg, os.path.join(dff_dir, "model_final.pth")))
     for mode, label in (("copy", "Copy"), ("sff", "SFF-DIS")):
         cfg = _cfg(args, os.path.join(args.output, mode), "MODEL.DFF.MODE", mode)
-        model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model).load(final)  # N from Frame; no trained flow
-        rows[f"{label} (l={args.interval})"] = (cfg, model)
+        rows[f"{label} (l={args.interval})"] = (cfg, load_model(cfg, final))  # no trained flow
     results = {label: evaluate(cfg, model) for label, (cfg, model) in rows.items()}
     lines = [
         f"Table 4 (synthetic ImageNet VID layout, {args.train_videos} train / {args.val_videos} "
@@ -241,9 +254,7 @@ def main(argv=None) -> dict:
     costs = component_costs(
         dff_model, next(iter(Trainer.build_test_loader(dff_cfg, PREFIX + "_vid_val")))[0]["image"]
     )
-    (feat_ms, feat_macs), (prop_ms, prop_macs), (task_ms, task_macs) = costs.values()
-    r_time = (prop_ms + task_ms) / (feat_ms + task_ms)
-    r_macs = (prop_macs + task_macs) / (feat_macs + task_macs)
+    r_time, r_macs = cost_ratios(costs)
     lines += [
         "DFF parts per frame (batch 1): "
         + ", ".join(f"{k} {ms:.1f} ms / {macs / 1e9:.2f} GMACs" for k, (ms, macs) in costs.items()),

@@ -437,7 +437,6 @@ def run_detection(args: argparse.Namespace, intervals: list[int]) -> dict:
     Frame and the FlowNet Half DFF are ``dff_detectron2.table4``'s runs in ``--det-table4-dir``
     unless given; DFF with another F is fine-tuned from that Frame model when missing.
     """
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.utils.logger import setup_logger
 
     from dff_detectron2 import table4 as det
@@ -458,9 +457,7 @@ def run_detection(args: argparse.Namespace, intervals: list[int]) -> dict:
 
     def build(weights: str, interval: int, *opts):
         cfg = det._cfg(SimpleNamespace(flow_weights="", interval=interval, seed=0), output, *opts)
-        model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model).load(weights)
-        return cfg, model
+        return cfg, det.load_model(cfg, weights)
 
     frame_opts = ("MODEL.DFF.MODE", "frame", "MODEL.DFF.TEST.MODE", "frame")
     frame = det.evaluate(*build(frame_weights, 1, *frame_opts))
@@ -476,10 +473,7 @@ def run_detection(args: argparse.Namespace, intervals: list[int]) -> dict:
                 "%s: l = %d, mAP %.2f, %.2f fps", name, l, metrics[l]["mAP"], metrics[l]["fps"]
             )
         image = next(iter(Trainer.build_test_loader(cfg, cfg.DATASETS.TEST[0])))[0]["image"]
-        costs = det.component_costs(model, image)
-        (feat_ms, feat_macs), (prop_ms, prop_macs), (task_ms, task_macs) = costs.values()
-        r_time = (prop_ms + task_ms) / (feat_ms + task_ms)
-        r_macs = (prop_macs + task_macs) / (feat_macs + task_macs)
+        r_time, r_macs = det.cost_ratios(det.component_costs(model, image))
         rows = curve_rows(
             {l: m["mAP"] for l, m in metrics.items()},
             {l: m["fps"] for l, m in metrics.items()},

@@ -135,7 +135,7 @@ def test_table4_reuses_a_final_model_and_retrains_only_when_asked(tiny_cfg, tiny
 
 def test_table4_evaluate_matches_detectron2s_test_loop(tiny_cfg, tinyvid, tmp_path, caplog):
     """table4's own loop (which times the model alone) scores like DefaultTrainer.test."""
-    from dff_detectron2.table4 import component_costs, evaluate
+    from dff_detectron2.table4 import component_costs, cost_ratios, evaluate
 
     cfg = _cfg(tiny_cfg, tmp_path, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0)
     torch.manual_seed(0)
@@ -154,3 +154,6 @@ def test_table4_evaluate_matches_detectron2s_test_loop(tiny_cfg, tinyvid, tmp_pa
     assert list(costs) == ["N_feat", "F+S+W", "N_task"]
     (feat_ms, feat_macs), (prop_ms, prop_macs), (_, task_macs) = costs.values()
     assert feat_ms > 0 and prop_ms > 0 and feat_macs > prop_macs > task_macs > 0
+    # Eq. 5: (F+S+W + N_task) / (N_feat + N_task), in time and in MACs
+    hand = {"N_feat": (9.0, 90), "F+S+W": (2.0, 5), "N_task": (1.0, 10)}
+    assert cost_ratios(hand) == (pytest.approx(0.3), pytest.approx(0.15))
