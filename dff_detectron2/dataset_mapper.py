@@ -148,17 +148,18 @@ class DFFPairDatasetMapper:
 
 
 def _check_size(record: dict, image: np.ndarray) -> None:
-    """The decoded image must have the record's (annotation's ``<size>``) width and height."""
-    height, width = image.shape[:2]
-    if (record.get("width", width), record.get("height", height)) != (width, height):
+    """detectron2's ``check_image_size`` (the image must have the record's width and height,
+    which it fills in when absent), its error naming the annotation that gave the size."""
+    try:
+        utils.check_image_size(record, image)
+    except utils.SizeMismatchError as err:
+        height, width = image.shape[:2]
         source = record.get("annotation_file")
         source = f"its annotation {source} <size>" if source else "its dataset record"
         raise utils.SizeMismatchError(
             f"{record['file_name']}: image is {width}x{height} (width x height) but {source} "
-            f"says {record.get('width')}x{record.get('height')}"
-        )
-    record.setdefault("width", width)
-    record.setdefault("height", height)
+            f"says {record['width']}x{record['height']}"
+        ) from err
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
