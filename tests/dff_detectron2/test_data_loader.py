@@ -4,10 +4,8 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog
 
-from dff_common.data.imagenet_vid import make_synthetic_vid
 from dff_detectron2.data_loader import VideoInferenceSampler, build_dff_test_loader
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
-from dff_detectron2.datasets import register_imagenet_vid
 from dff_detectron2.train_net import Trainer
 
 
@@ -49,15 +47,12 @@ def test_more_processes_than_videos_and_images_without_video():
         VideoInferenceSampler([], 0, 1)
 
 
-@pytest.fixture(scope="module")
-def shardvid(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shardvid")
-    make_synthetic_vid(
-        root, num_train_videos=1, num_val_videos=3, num_test_videos=0, num_frames=5,
+@pytest.fixture
+def shardvid(synthetic_vid):
+    return synthetic_vid(
+        "shardvid", num_train_videos=1, num_val_videos=3, num_test_videos=0, num_frames=5,
         height=48, width=64, num_det_images=1, seed=2,
     )  # fmt: skip
-    register_imagenet_vid(root, "shardvid")
-    return root
 
 
 def _detections(model, cfg, rank, world_size):

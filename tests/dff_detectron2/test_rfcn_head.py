@@ -341,6 +341,15 @@ def _random_maps(channels, size=12, images=2, seed=0):
     return torch.rand(images, channels, size, size, generator=gen) * 4.0 - 1.0
 
 
+def _assert_bins_and_votes(pooled, out, refs, atol):
+    """Per-bin ``(R, D, k, k)`` outputs and votes ``(R, D)`` equal the references ``[D][k][k]``."""
+    for r, ref in enumerate(refs):
+        assert pooled[r].flatten().tolist() == pytest.approx(
+            [v for out_d in ref for row in out_d for v in row], rel=1e-5, abs=atol
+        )
+        assert out[r].tolist() == pytest.approx(_vote(ref), rel=1e-5, abs=atol)
+
+
 @pytest.mark.parametrize("ratio", [1, 2, 3])
 def test_ps_roi_align_k7_unaligned_matches_hand_computed_bins(monkeypatch, ratio):
     k, num_out, scale = 7, 2, 0.5
@@ -355,11 +364,7 @@ def test_ps_roi_align_k7_unaligned_matches_hand_computed_bins(monkeypatch, ratio
         for n, image_boxes in enumerate(K7_BOXES)
         for box in image_boxes
     ]
-    for r, ref in enumerate(refs):
-        assert pooled[r].flatten().tolist() == pytest.approx(
-            [v for out_d in ref for row in out_d for v in row], rel=1e-5, abs=1e-5
-        )
-        assert out[r].tolist() == pytest.approx(_vote(ref), rel=1e-5, abs=1e-5)
+    _assert_bins_and_votes(pooled, out, refs, atol=1e-5)
     # the border box samples beyond the map (y < -1 and x > W read 0): not a plain crop
     assert any(v == 0.0 for v in pooled[1, :, 0].flatten().tolist())
     # only the documented layout gives these values
@@ -380,11 +385,7 @@ def test_ps_roi_pool_k7_unaligned_matches_hand_computed_quantised_bins(monkeypat
         for n, image_boxes in enumerate(K7_BOXES)
         for box in image_boxes
     ]
-    for r, ref in enumerate(refs):
-        assert pooled[r].flatten().tolist() == pytest.approx(
-            [v for out_d in ref for row in out_d for v in row], rel=1e-5, abs=1e-6
-        )
-        assert out[r].tolist() == pytest.approx(_vote(ref), rel=1e-5, abs=1e-6)
+    _assert_bins_and_votes(pooled, out, refs, atol=1e-6)
     # box 0 rounds to pixels x [1, 10), y [1, 11); bin (0, 0) is pixels y [1, 3) x x [1, 3) of
     # channel 0, bin (6, 6) pixels y [9, 11) x x [8, 10) of channel 48 (d = 0) / 97 (d = 1)
     assert pooled[0, 0, 0, 0].item() == pytest.approx(maps[0, 0, 1:3, 1:3].mean().item())
