@@ -11,6 +11,7 @@ from dff_detectron2.config import add_dff_config  # noqa: E402
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper  # noqa: E402
 from dff_detectron2.datasets import register_imagenet_vid  # noqa: E402
 from dff_detectron2.evaluator import VIDEvaluator  # noqa: E402
+from dff_detectron2.load import get_dff_cfg, load_model  # noqa: E402
 from dff_detectron2.meta_arch import DFFRCNN  # noqa: E402
 from dff_detectron2.rfcn_head import RFCNROIHeads  # noqa: E402
 
@@ -22,5 +23,7 @@ __all__ = [
     "VIDEvaluator",
     "add_dff_config",
     "build_dff_resnet_backbone",
+    "get_dff_cfg",
+    "load_model",
     "register_imagenet_vid",
 ]

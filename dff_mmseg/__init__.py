@@ -8,6 +8,7 @@ from dff_common import compat
 
 compat.apply()  # before the first mmseg import: mmcv-lite has no compiled `mmcv._ext`
 
+from .apis import load_model  # noqa: E402
 from .datasets import CityscapesVideoDataset, LoadVideoFrames  # noqa: E402
 from .evaluation import KeyDistanceIoUMetric  # noqa: E402
 from .models import DFFSegmentor, DISFlow, VideoSegDataPreProcessor, ZeroFlow  # noqa: E402
@@ -20,4 +21,5 @@ __all__ = [
     "LoadVideoFrames",
     "VideoSegDataPreProcessor",
     "ZeroFlow",
+    "load_model",
 ]

@@ -22,7 +22,7 @@ if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
   mkdir -p "$root"
   python3 -m venv "$venv"
-  "$py" -m pip install -q --upgrade pip setuptools wheel >&2
+  "$py" -m pip install -q --upgrade pip "setuptools==80.10.2" wheel >&2
   # torch first: the detectron2 sdist imports it in setup.py
   "$py" -m pip install -q torch==2.14.1 torchvision==0.29.1 >&2
   "$py" -m pip install -q -r "$here/requirements.txt" >&2
@@ -38,6 +38,11 @@ if [ ! -f "$venv/.complete" ]; then
     # drop the C++ extension (its sources are not in the sdist)
     sed -i 's/ext_modules=get_extensions(),/ext_modules=[],/' "$src/setup.py"
     grep -q 'ext_modules=\[\]' "$src/setup.py" || { log "could not patch $src/setup.py"; exit 1; }
+    # ship the model-zoo configs: the sdist has them under detectron2/model_zoo/configs, but its
+    # setup.py globs a top-level configs/ that the sdist lacks, so model_zoo.get_config_file()
+    # would find nothing
+    sed -i 's|package_data={"detectron2.model_zoo": get_model_zoo_configs()},|package_data={"detectron2.model_zoo": ["configs/**/*.yaml", "configs/**/*.py"]},|' "$src/setup.py"
+    grep -q '"configs/\*\*/\*.yaml"' "$src/setup.py" || { log "could not patch $src/setup.py"; exit 1; }
     "$py" -m pip install -q --no-build-isolation --no-deps "$src" >&2
     # detectron2's own runtime requirements (those not already pinned above)
     "$py" -m pip install -q "yacs>=0.1.8" "tabulate" "cloudpickle" "termcolor>=1.1" \
