@@ -43,6 +43,7 @@ __all__ = [
     "INCEPTION_DECODER_WIDTHS",
     "INCEPTION_MODULES",
     "MULTISCALE_EPE_WEIGHTS",
+    "FlowNetHalf",
     "FlowNetInception",
     "FlowNetSimple",
     "InceptionBlock",
@@ -405,13 +406,21 @@ class FlowNetInception(_FlowNetBase):
         return conv6, [conv5, conv4, conv3, conv2]
 
 
+class FlowNetHalf(FlowNetSimple):
+    """FlowNet Half (Table 7): FlowNet "Simple" with every layer's kernel count halved, about a
+    quarter of its complexity (Sec. 4). Arguments as ``FlowNetSimple`` without the widths."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            widths=tuple(w // 2 for w in FLOWNET_WIDTHS),
+            decoder_widths=tuple(w // 2 for w in FLOWNET_DECODER_WIDTHS),
+            **kwargs,
+        )
+
+
 FLOW_NETS = {
     "flownet": FlowNetSimple,
-    "flownet_half": lambda **kwargs: FlowNetSimple(
-        widths=tuple(w // 2 for w in FLOWNET_WIDTHS),
-        decoder_widths=tuple(w // 2 for w in FLOWNET_DECODER_WIDTHS),
-        **kwargs,
-    ),
+    "flownet_half": FlowNetHalf,
     "flownet_inception": FlowNetInception,
 }
 

@@ -111,28 +111,40 @@ def test_fields_on_another_grid_are_resized_to_the_features():
     prop = FeaturePropagation(net)
     key, _ = frames()
     flow, scale = prop.flow_and_scale(key, key, (4, 6))
-    # one pixel of the 2 x 3 grid is (6 - 1) / (3 - 1) = 2.5 columns, (4 - 1) / (2 - 1) = 3 rows
-    torch.testing.assert_close(flow[:, 0], torch.full((2, 4, 6), 2.5))
-    torch.testing.assert_close(flow[:, 1], torch.full((2, 4, 6), 3.0))
+    # one pixel of the 2 x 3 grid (stride 2x the 4 x 6 grid) is 6 / 3 = 2 columns, 4 / 2 = 2 rows
+    torch.testing.assert_close(flow[:, 0], torch.full((2, 4, 6), 2.0))
+    torch.testing.assert_close(flow[:, 1], torch.full((2, 4, 6), 2.0))
     torch.testing.assert_close(scale, torch.full((2, 4, 4, 6), 2.0))
     f_key = torch.randn(2, 4, 4, 6)
     assert torch.equal(prop(f_key, key, key), warp(f_key, flow, scale))
 
 
 def test_resize_flow_keeps_the_same_image_motion():
-    """An affine motion u(x) in image fractions is the same motion on any align_corners grid."""
+    """Grids of one image at different strides: pixel j of an axis of n covers [j, j + 1) / n.
+
+    A constant motion of D image pixels is D / s pixels of a stride-s grid, exactly; an affine
+    motion u(x) (image fractions, at the pixel centres (j + 0.5) / n) is reproduced exactly
+    wherever bilinear interpolation stays inside the old grid (downsizing by 2, the interior
+    of an upsizing).
+    """
+    image_motion = torch.tensor([12.0, -8.0]).view(1, 2, 1, 1)  # image pixels
+    for old_stride, new_stride in ((16, 4), (16, 8), (4, 16), (8, 8)):
+        old = (image_motion / old_stride).expand(1, 2, 64 // old_stride, 96 // old_stride)
+        expected = (image_motion / new_stride).expand(1, 2, 64 // new_stride, 96 // new_stride)
+        torch.testing.assert_close(resize_flow(old, expected.shape[2:]), expected)
 
     def affine_flow(h, w):
         ys, xs = torch.meshgrid(
-            torch.linspace(0, 1, h, dtype=torch.float64),
-            torch.linspace(0, 1, w, dtype=torch.float64),
+            (torch.arange(h, dtype=torch.float64) + 0.5) / h,
+            (torch.arange(w, dtype=torch.float64) + 0.5) / w,
             indexing="ij",
         )
         motion = torch.stack([0.1 + 0.2 * xs - 0.1 * ys, -0.05 + 0.3 * ys])  # image fractions
-        return (motion * torch.tensor([w - 1.0, h - 1.0]).view(2, 1, 1)).unsqueeze(0)
+        return (motion * torch.tensor([float(w), float(h)]).view(2, 1, 1)).unsqueeze(0)
 
-    for old, new in (((5, 9), (9, 17)), ((9, 17), (4, 7)), ((4, 6), (4, 6))):
-        torch.testing.assert_close(resize_flow(affine_flow(*old), new), affine_flow(*new))
+    torch.testing.assert_close(resize_flow(affine_flow(8, 12), (4, 6)), affine_flow(4, 6))
+    upsized = resize_flow(affine_flow(4, 6), (16, 24))  # x4: pixels 2..13 / 2..21 are inside
+    torch.testing.assert_close(upsized[..., 2:14, 2:22], affine_flow(16, 24)[..., 2:14, 2:22])
     flow = affine_flow(4, 6)
     assert resize_flow(flow, (4, 6)) is flow
     with pytest.raises(ValueError, match="flow must be"):
@@ -186,3 +198,29 @@ def test_bad_same_frame_and_arguments_raise():
         FeaturePropagation(ConstantFlowNet(), flow_input_scale=0)
     with pytest.raises(ValueError, match="image_std"):
         FeaturePropagation(ConstantFlowNet(), image_std=(1.0, 1.0))
+
+
+def test_levels_are_warped_each_at_its_own_stride():
+    """An image motion of (-16, 32) pixels, given at stride 16 (the flow grid of 64 x 96 frames),
+    is (-4, 8) pixels of a stride-4 level and (-1, 2) of a stride-16 level: each level is shifted
+    exactly, with its own slice of the scale field; a None level is not computed."""
+    key, _ = frames()
+    too_few = FeaturePropagation(ConstantFlowNet(channels=8), level_channels=(3, 5, 2))
+    levels = (torch.randn(2, 3, 16, 24), torch.randn(2, 5, 4, 6), None)
+    with pytest.raises(ValueError, match="scale field has 8 channels"):
+        too_few(levels, key, key)
+    prop = FeaturePropagation(
+        ConstantFlowNet(flow=(-1.0, 2.0), channels=10, scale_value=3.0), level_channels=(3, 5, 2)
+    )
+    stride4, stride16, absent = prop(levels, key, key)
+    assert absent is None
+    expected4 = torch.zeros_like(levels[0])
+    expected4[:, :, :-8, 4:] = levels[0][:, :, 8:, :-4]  # p reads f_k(x - 4, y + 8)
+    expected16 = torch.zeros_like(levels[1])
+    expected16[:, :, :-2, 1:] = levels[1][:, :, 2:, :-1]
+    assert torch.equal(stride4, 3.0 * expected4)
+    assert torch.equal(stride16, 3.0 * expected16)
+    same = prop(levels, key, key, same_frame=torch.tensor([True, False]))
+    assert torch.equal(same[0][0], levels[0][0]) and torch.equal(same[1][1], stride16[1])
+    with pytest.raises(ValueError, match="got 2 feature levels"):
+        prop(levels[:2], key, key)
