@@ -53,9 +53,29 @@ class FrameOutput:
     key_index: int
 
 
+def _map(fn: Callable, *trees):
+    """Apply ``fn`` to matching tensors of features (a map, or a tuple/list/dict of levels)."""
+    first = trees[0]
+    if first is None:
+        return None
+    if isinstance(first, torch.Tensor):
+        return fn(*trees)
+    if isinstance(first, dict):
+        return {key: _map(fn, *(tree[key] for tree in trees)) for key in first}
+    return type(first)(_map(fn, *items) for items in zip(*trees))
+
+
+def _maps(features) -> list[torch.Tensor]:
+    """The feature maps of one or several levels."""
+    if isinstance(features, torch.Tensor):
+        return [features]
+    values = features.values() if isinstance(features, dict) else features
+    return [m for level in values if level is not None for m in _maps(level)]
+
+
 @dataclass
 class _KeyFrameCache:
-    features: torch.Tensor  # (C, h, w) f_k
+    features: Any  # f_k of one frame: (C, h, w), or one such map per level
     image: torch.Tensor  # (3, H, W) I_k
     key_index: int  # k
     last_index: int  # last frame index of the video seen
@@ -67,12 +87,14 @@ class DFFInferenceEngine:
     The networks are used as given: put them in eval mode (and on the frames' device) first.
 
     Args:
-        feature_net (Callable): ``N_feat``, ``(n, 3, H, W) images -> (n, C, h, w) features``.
+        feature_net (Callable): ``N_feat``, ``(n, 3, H, W) images -> (n, C, h, w) features``,
+            or one such map per level (a tuple, list or dict of maps).
         task_net (Callable): ``N_task``, ``(features (N, C, h, w), images (N, 3, H, W))`` to the
             batched results (a tensor with leading N or a list of N).
-        propagation (FeaturePropagation): provides ``flow_and_scale(key_images, cur_images,
-            feat_size) -> (flow, scale)`` and ``propagate(f_key, flow, scale) -> f_cur``
-            (the interface of :class:`~dff_common.propagation.FeaturePropagation`).
+        propagation (FeaturePropagation): provides ``flow_and_scale(key_images, cur_images)
+            -> (flow, scale)`` on the flow network's grid and ``propagate(f_key, flow, scale)
+            -> f_cur``, resizing the fields to each level (the interface of
+            :class:`~dff_common.propagation.FeaturePropagation`).
         scheduler (KeyFrameScheduler): decides the key frames after the first of each video
             (``is_key_frame(i)`` of Algorithm 1, line 6).
     """
@@ -132,9 +154,11 @@ class DFFInferenceEngine:
         return starts
 
     def _key_frames(self, video_ids: Sequence[Hashable]):
-        """Stacked cached ``(n, C, h, w)`` key features and ``(n, 3, H, W)`` key images."""
+        """Stacked cached key features (``(n, C, h, w)`` per level) and ``(n, 3, H, W)`` key
+        images."""
         caches = [self._caches[v] for v in video_ids]
-        return torch.stack([c.features for c in caches]), torch.stack([c.image for c in caches])
+        features = _map(lambda *maps: torch.stack(maps), *(c.features for c in caches))
+        return features, torch.stack([c.image for c in caches])
 
     @torch.no_grad()
     def step(
@@ -164,10 +188,8 @@ class DFFInferenceEngine:
         offsets = [frame_indices[j] - self._caches[video_ids[j]].key_index for j in pending]
         flow = scale = None
         if pending and self.scheduler.needs_flow:
-            f_key, key_images = self._key_frames([video_ids[j] for j in pending])
-            flow, scale = self.propagation.flow_and_scale(
-                key_images, frames[pending], f_key.shape[2:]
-            )
+            _, key_images = self._key_frames([video_ids[j] for j in pending])
+            flow, scale = self.propagation.flow_and_scale(key_images, frames[pending])
             decisions = self.scheduler.is_key(offsets, flow, scale)
         else:
             decisions = self.scheduler.is_key(offsets) if pending else []
@@ -179,30 +201,31 @@ class DFFInferenceEngine:
         parts = []
         if keys:
             f_keys = self.feature_net(frames[keys])
-            if f_keys.dim() != 4 or f_keys.shape[0] != len(keys):
-                raise ValueError(
-                    f"feature_net must return (n={len(keys)}, C, h, w), "
-                    f"got shape {tuple(f_keys.shape)}"
-                )
+            for level in _maps(f_keys):
+                if level.dim() != 4 or level.shape[0] != len(keys):
+                    raise ValueError(
+                        f"feature_net must return (n={len(keys)}, C, h, w) maps, "
+                        f"got shape {tuple(level.shape)}"
+                    )
             parts.append(f_keys)
         if others:
             f_key, key_images = self._key_frames([video_ids[j] for j in others])
             if flow is None:
-                flow, scale = self.propagation.flow_and_scale(
-                    key_images, frames[others], f_key.shape[2:]
-                )
+                flow, scale = self.propagation.flow_and_scale(key_images, frames[others])
             else:  # reuse the scheduler's fields for the frames that stay non-key
                 rows = [pending.index(j) for j in others]
                 flow, scale = flow[rows], None if scale is None else scale[rows]
             parts.append(self.propagation.propagate(f_key, flow, scale))
-        features = parts[0] if len(parts) == 1 else torch.cat(parts)
+        features = parts[0]
         if len(parts) > 1:  # back to the batch order
-            features = features[torch.tensor(keys + others).argsort().to(features.device)]
+            order = torch.tensor(keys + others).argsort()
+            features = _map(lambda *maps: torch.cat(maps)[order.to(maps[0].device)], *parts)
         results = self.task_net(features, frames)
 
         for j, (video_id, index) in enumerate(zip(video_ids, frame_indices)):
             if is_key[j]:  # clone: do not keep the whole batch alive in the cache
-                features_k = f_keys[keys.index(j)].clone()
+                row = keys.index(j)
+                features_k = _map(lambda m, row=row: m[row].clone(), f_keys)
                 self._caches[video_id] = _KeyFrameCache(features_k, frames[j].clone(), index, index)
             else:
                 self._caches[video_id].last_index = index

@@ -8,7 +8,7 @@ resolution of the feature maps" (Sec. 3) by :func:`resize_flow`.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +71,20 @@ def _check_frames(key_images: torch.Tensor, cur_images: torch.Tensor):
         )
 
 
-Features = torch.Tensor | Sequence[torch.Tensor | None]
+def _maps(features) -> list[torch.Tensor]:
+    """The maps of one level or several (None levels left out)."""
+    if isinstance(features, torch.Tensor):
+        return [features]
+    values = features.values() if isinstance(features, Mapping) else features
+    return [m for m in values if m is not None]
+
+
+def _keep(keep: torch.Tensor, key_level, cur_level):
+    """``key_level`` where ``keep`` (N, 1, 1, 1), else ``cur_level`` (None stays None)."""
+    return None if key_level is None else torch.where(keep, key_level, cur_level)
+
+
+Features = torch.Tensor | Sequence[torch.Tensor | None] | Mapping[str, torch.Tensor | None]
 
 
 class FeaturePropagation(nn.Module):
@@ -186,35 +199,35 @@ class FeaturePropagation(nn.Module):
         """Eq. (3) with fields from :meth:`flow_and_scale`, on one map or on every level.
 
         Args:
-            f_key (Tensor | Sequence[Tensor | None]): ``(N, C, h, w)`` key-frame features, or
-                one such map per level of ``level_channels`` (a None level is not needed and
-                stays None).
+            f_key (Tensor | Sequence | Mapping): ``(N, C, h, w)`` key-frame features, or one
+                such map per level of ``level_channels``, in order (a sequence, or a mapping
+                in its iteration order); a None level is not needed and stays None.
             flow (Tensor): ``(N, 2, h', w')`` flow field in pixels of its grid.
             scale (Tensor, optional): ``(N, C, h', w')`` scale field (C = all levels' channels).
 
         Returns:
-            Tensor | tuple: the propagated features, in the structure of ``f_key``.
+            Tensor | tuple | dict: the propagated features, in the structure of ``f_key``.
         """
         scale = scale if self.use_scale else None
         if isinstance(f_key, torch.Tensor):
             size = f_key.shape[2:]
-            return warp(
-                f_key, resize_flow(flow, size), None if scale is None else resize_scale(scale, size)
-            )
-        if self.level_channels is None or len(f_key) != len(self.level_channels):
+            level_scale = None if scale is None else resize_scale(scale, size)
+            return warp(f_key, resize_flow(flow, size), level_scale)
+        maps = list(f_key.values()) if isinstance(f_key, Mapping) else list(f_key)
+        if self.level_channels is None or len(maps) != len(self.level_channels):
             raise ValueError(
-                f"got {len(f_key)} feature levels; the propagation was built for "
+                f"got {len(maps)} feature levels; the propagation was built for "
                 f"{'one map' if self.level_channels is None else list(self.level_channels)}"
             )
         levels = []
-        for level, level_scale in zip(f_key, self._scale_slices(scale)):
+        for level, level_scale in zip(maps, self._scale_slices(scale)):
             if level is None:
                 levels.append(None)
                 continue
             size = level.shape[2:]
             level_scale = None if level_scale is None else resize_scale(level_scale, size)
             levels.append(warp(level, resize_flow(flow, size), level_scale))
-        return tuple(levels)
+        return dict(zip(f_key, levels)) if isinstance(f_key, Mapping) else tuple(levels)
 
     def forward(
         self,
@@ -240,8 +253,7 @@ class FeaturePropagation(nn.Module):
         """
         _check_frames(key_images, cur_images)
         n = cur_images.shape[0]
-        maps = [f_key] if isinstance(f_key, torch.Tensor) else [m for m in f_key if m is not None]
-        for level in maps:
+        for level in _maps(f_key):
             if level.dim() != 4 or level.shape[0] != n:
                 shape = tuple(level.shape)
                 raise ValueError(

@@ -11,12 +11,25 @@ compat.apply()  # before the first mmseg import: mmcv-lite has no compiled `mmcv
 from .apis import load_model  # noqa: E402
 from .datasets import CityscapesVideoDataset, LoadVideoFrames  # noqa: E402
 from .evaluation import KeyDistanceIoUMetric  # noqa: E402
-from .models import DFFSegmentor, DISFlow, VideoSegDataPreProcessor, ZeroFlow  # noqa: E402
+from .models import (  # noqa: E402
+    DFFSegmentor,
+    DilatedResNet,
+    DISFlow,
+    FlowNet,
+    FlowNetHalf,
+    FlowNetInception,
+    VideoSegDataPreProcessor,
+    ZeroFlow,
+)
 
 __all__ = [
     "CityscapesVideoDataset",
     "DFFSegmentor",
     "DISFlow",
+    "DilatedResNet",
+    "FlowNet",
+    "FlowNetHalf",
+    "FlowNetInception",
     "KeyDistanceIoUMetric",
     "LoadVideoFrames",
     "VideoSegDataPreProcessor",

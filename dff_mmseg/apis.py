@@ -18,8 +18,9 @@ def load_model(
 ) -> nn.Module:
     """The model of ``config`` with ``checkpoint`` loaded by mmengine, in eval mode.
 
-    Like ``mmseg.apis.init_model``: the model's initial weights (``init_cfg``) are not read,
-    the checkpoint holds them all. ``model.cfg`` is the config and ``model.dataset_meta`` the
+    Like ``mmseg.apis.init_model``: building reads no file and ``init_weights()`` is not run,
+    so the initial weights of ``init_cfg`` (ImageNet, Flying Chairs) are neither read nor
+    needed; the checkpoint holds every weight. ``model.cfg`` is the config and ``model.dataset_meta`` the
     checkpoint's ``meta.dataset_meta`` (if any).
 
     Args:
@@ -36,10 +37,6 @@ def load_model(
     cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    # temporary: building the model still reads the initial weights; to go once it stops
-    cfg.model.feature_net.pretrained = None
-    if cfg.model.get("flow_net") and "checkpoint" in cfg.model.flow_net:
-        cfg.model.flow_net.checkpoint = None
     init_default_scope(cfg.get("default_scope", "mmseg"))
     model = MODELS.build(cfg.model)
     model.cfg = cfg

@@ -80,6 +80,8 @@ def build_config(args: argparse.Namespace):
             broadcast_buffers=False,
             find_unused_parameters=cfg.get("find_unused_parameters", False),
         )
+    if not args.eval_only:  # testing loads the whole model and never reads initial weights
+        _skip_replaced_initial_weights(cfg)
     if args.eval_only:
         if args.checkpoint:
             cfg.load_from = args.checkpoint
@@ -90,6 +92,19 @@ def build_config(args: argparse.Namespace):
         if not osp.isfile(cfg.load_from):
             raise SystemExit(f"checkpoint not found: {cfg.load_from}")
     return cfg
+
+
+def _skip_replaced_initial_weights(cfg) -> None:
+    """Initial weights that the starting checkpoint replaces are not read (nor needed)."""
+    from mmengine.logging import print_log
+
+    from dff_mmseg.models.pretrained import skip_initial_weights_in, starting_checkpoint
+
+    checkpoint = starting_checkpoint(cfg)
+    if checkpoint and osp.isfile(checkpoint):
+        dropped = skip_initial_weights_in(cfg, checkpoint)
+        if dropped:
+            print_log(f"initial weights of {dropped} not read: {checkpoint} holds them", "current")
 
 
 def _init_cpu_process_group(launcher: str) -> None:

@@ -2,7 +2,9 @@
 _base_ = ["./dff_r101-flownet_8xb1-20k_cityscapes-video-1024x2048.py"]
 model = dict(
     flow_net=dict(
-        name="flownet_inception",
-        checkpoint="checkpoints/flownet_inception_flyingchairs_dff.pth",
+        type="FlowNetInception",
+        init_cfg=dict(
+            type="Pretrained", checkpoint="checkpoints/flownet_inception_flyingchairs_dff.pth"
+        ),
     )
 )

@@ -9,6 +9,10 @@ _base_ = [
     "./_base_/schedules/schedule_20k.py",
 ]
 model = dict(
-    feature_net=dict(pretrained="checkpoints/resnet101-63fe2227.pth"),
-    flow_net=dict(checkpoint="checkpoints/flownet_flyingchairs_dff.pth"),
+    backbone=dict(
+        init_cfg=dict(type="Pretrained", checkpoint="checkpoints/resnet101-63fe2227.pth")
+    ),
+    flow_net=dict(
+        init_cfg=dict(type="Pretrained", checkpoint="checkpoints/flownet_flyingchairs_dff.pth")
+    ),
 )

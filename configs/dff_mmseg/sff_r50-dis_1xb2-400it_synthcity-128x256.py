@@ -2,4 +2,4 @@
 # (OpenCV DIS in place of SIFT-Flow) and no scale field, evaluated on the l = 5 pairs.
 # Evaluation only: --eval-only --checkpoint <Frame checkpoint>.
 _base_ = ["./dff_r50-flownet_1xb2-400it_synthcity-128x256.py"]
-model = dict(flow_net=dict(_delete_=True, name="dis", preset="medium"))
+model = dict(flow_net=dict(_delete_=True, type="DISFlow", preset="medium"))

@@ -1,8 +1,17 @@
-"""The DFF video segmentor, its data preprocessor and its flow functions."""
-
-from dff_common.classical_flow import DISFlow, ZeroFlow
+"""The DFF video segmentor, its data preprocessor, feature network and flow functions."""
 
 from .data_preprocessor import VideoSegDataPreProcessor
 from .dff_segmentor import DFFSegmentor
+from .dilated_resnet import DilatedResNet
+from .flow_functions import DISFlow, FlowNet, FlowNetHalf, FlowNetInception, ZeroFlow
 
-__all__ = ["DFFSegmentor", "DISFlow", "VideoSegDataPreProcessor", "ZeroFlow"]
+__all__ = [
+    "DFFSegmentor",
+    "DISFlow",
+    "DilatedResNet",
+    "FlowNet",
+    "FlowNetHalf",
+    "FlowNetInception",
+    "VideoSegDataPreProcessor",
+    "ZeroFlow",
+]

@@ -2,157 +2,258 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import inspect
 
 import torch
-from mmseg.models import BaseSegmentor
-from mmseg.models.losses import accuracy
-from mmseg.models.utils import resize
+from mmengine.config import ConfigDict
+from mmseg.models import EncoderDecoder
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
+from mmseg.utils import (
+    ConfigType,
+    OptConfigType,
+    OptMultiConfig,
+    OptSampleList,
+    SampleList,
+    add_prefix,
+)
 from torch import Tensor, nn
 
 from dff_common.data.pairs import check_interval
 from dff_common.engine import DFFInferenceEngine
+from dff_common.norm import freeze_batchnorm
 from dff_common.propagation import FeaturePropagation
 from dff_common.scheduler import build_scheduler
 
-from .builders import build_feature_net, build_flow_function
+__all__ = ["SPLITS", "DFFSegmentor", "FeatureNetwork", "TaskNetwork"]
+
+# Where N is cut (the output of that part is propagated): after the backbone, after the neck
+# (= after the backbone without a neck), or after the decode head (Table 5's split 0: the
+# score maps are propagated).
+SPLITS = ("backbone", "neck", "decode_head")
+PROTOCOLS = ("pairs", "stream")
+PROBE_SIZE = 64  # side of the zero image that measures the propagated levels' channels
+
+
+def _levels(x) -> tuple[Tensor, ...]:
+    return (x,) if isinstance(x, Tensor) else tuple(x)
+
+
+class FeatureNetwork(nn.Module):
+    """N_feat of a segmentor: images ``(N, 3, H, W)`` -> the propagated levels (a tuple).
+
+    A view on the segmentor's modules (shares their parameters): the backbone, or the part of
+    it before its split point (``feature_part()``, Table 5), then the neck and the decode head
+    when the split lies after them.
+    """
+
+    def __init__(self, backbone: nn.Module, neck: nn.Module | None, head: nn.Module | None):
+        super().__init__()
+        self.backbone, self.neck, self.head = backbone, neck, head
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        x = _levels(self.backbone(images))
+        if self.neck is not None:
+            x = _levels(self.neck(x))
+        return x if self.head is None else (self.head(x),)
+
+
+class TaskNetwork(nn.Module):
+    """N_task of a segmentor: propagated levels -> class scores ``(N, C, h, w)``.
+
+    A view on the segmentor's modules: the layers of the backbone after its split point
+    (``task_prefix()``, on the single level of a split backbone), the neck when the split
+    lies before it, then the decode head (none when the scores themselves are propagated).
+    """
+
+    def __init__(self, prefix: nn.Module | None, neck: nn.Module | None, head: nn.Module | None):
+        super().__init__()
+        self.prefix, self.neck, self.head = prefix, neck, head
+
+    def features(self, levels: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """The decode head's input: the levels after the task prefix and the neck."""
+        if self.prefix is not None:
+            levels = (self.prefix(levels[0]), *levels[1:])
+        return levels if self.neck is None else _levels(self.neck(levels))
+
+    def forward(self, levels: tuple[Tensor, ...]) -> Tensor:
+        features = self.features(levels)
+        return features[0] if self.head is None else self.head(features)
 
 
 @MODELS.register_module()
-class DFFSegmentor(BaseSegmentor):
-    """Semantic segmentation of video frames by deep feature flow.
+class DFFSegmentor(EncoderDecoder):
+    """Semantic segmentation of video frames by deep feature flow, around any image segmentor.
 
-    The image network N (a dilated ResNet, ``conv_feat`` to 1024 channels, a 1x1 conv to C
-    classes) is split into N_feat and N_task (Table 5, ``num_task_layers``); key-frame
-    features are propagated to the current frame by F + S + W (Eq. 3). Inputs are
-    ``(N, 3T, H, W)`` stacks of T normalised frames, the current frame I_i last (a pair:
-    ``[I_k, I_i]``, see :class:`~dff_mmseg.datasets.transforms.LoadVideoFrames`).
+    The image network N is an mmseg ``EncoderDecoder`` (``backbone``, ``neck``,
+    ``decode_head``, ``auxiliary_head``, with the same parameter names, so an image checkpoint
+    of it is a ``load_from`` for this model) cut at ``split`` into N_feat and N_task (Sec. 3,
+    Table 5); key-frame features are propagated to the current frame by F + S + W (Eq. 3),
+    level by level for multi-scale features. The paper's network is a ``DilatedResNet``
+    backbone (a split point inside it: ``num_task_layers``) and an ``FCNHead`` with no conv
+    (one 1x1 conv to the classes). Inputs are ``(N, 3T, H, W)`` stacks of T normalised frames,
+    the current frame last (a pair: ``[I_k, I_i]``, see
+    :class:`~dff_mmseg.datasets.transforms.LoadVideoFrames`).
 
     .. code:: text
 
-     loss():    encode_decode() -> loss_decode(logits, gt of I_i)              (Fig. 2b)
-     predict(): test_cfg.mode == "pairs":  encode_decode() -> postprocess_result()
-                test_cfg.mode == "stream": stream_inference() -> postprocess_result()
-     encode_decode(): split_frames() -> extract_feat(I_k) -> propagate() -> decode() -> resize
-     extract_feat(): N_feat(I_k) = f_k
-     propagate():    propagation(f_k, I_k, I_i, same_frame=(i == k)) = f_i     (Eq. 3)
-     decode():       N_task(f_i) = y_i, (N, C, h, w) scores at stride 16
-     stream_inference(): DFFInferenceEngine(N_feat, N_task, propagation, scheduler).step()
-                         per frame of the clip                                  (Algorithm 1)
-     _forward(): encode_decode() without the resize
+     loss():    N_feat(I_k) -> propagate() -> N_task -> decode_head.loss_by_feat   (Fig. 2b)
+                (auxiliary heads on the propagated N_task features, training only)
+     predict(): test_cfg.protocol "pairs": inference() (whole / slide) -> encode_decode()
+                test_cfg.protocol "stream": stream_inference(), Algorithm 1 per clip
+     encode_decode(): N_feat(I_k) -> propagate() -> N_task -> resize (predict_by_feat)
+     propagate(): f_i = W(f_k, F(I_k, I_i), S(I_k, I_i)); f_k itself where i == k (Eq. 3)
 
     Offset 0 (``key_distance == 0``) is "no propagation": f_i = f_k, the per-frame network
     (Sec. 3). ``flow_net=None`` builds the per-frame network alone (the *Frame* baseline); its
     inputs must all have key distance 0 (train and test it with ``interval=1``).
 
     Args:
-        feature_net (dict): kwargs of :func:`~dff_mmseg.models.builders.build_feature_net`
-            (``depth``, ``out_channels``, ``frozen_stages``, ``norm``, ``pretrained``).
-        flow_net (dict | None): kwargs of :func:`~dff_mmseg.models.builders.
-            build_flow_function` (``name``: "flownet", "flownet_half", "flownet_inception",
-            "dis" (SFF) or "zero" (copying); ``checkpoint``, ``norm``, ...). None: no F.
-        num_classes (int): C, number of classes. Defaults to 19 (Cityscapes train ids).
-        interval (int): key frame duration length l (stream mode's fixed scheduler).
+        backbone (dict): the image segmentor's backbone.
+        decode_head (dict): its decode head.
+        flow_net (dict | None): the flow function F, a registered ``FlowNet``,
+            ``FlowNetHalf``, ``FlowNetInception`` (scale field of the propagated channels;
+            ``init_cfg=dict(type='Pretrained', checkpoint=...)`` for Flying Chairs weights),
+            ``DISFlow`` (SFF) or ``ZeroFlow`` (copying); None: no F (Frame).
+        neck (dict, optional): its neck.
+        auxiliary_head (dict | list, optional): auxiliary heads (training only).
+        interval (int): key frame duration length l (stream protocol's fixed scheduler).
             Defaults to 5.
-        num_task_layers (int): learnable layers in N_task, Table 5: 0 (scores propagated),
-            1 (default), 5, 12 or 21.
+        split (str): where N is cut, one of ``SPLITS``: "neck" (default: the backbone's and
+            neck's output is propagated), "backbone" (the neck is in N_task) or
+            "decode_head" (the scores are propagated, Table 5's 0 layers in N_task).
         flow_input_scale (float): frames are resized by this for F (Sec. 4). Defaults to 0.5.
         use_scale (bool): apply the scale field S (Eq. 3). Defaults to True.
-        fix_feature_net (bool): "DFF fix N" (Table 3): N = N_feat + N_task not trained.
+        fix_image_net (bool): "DFF fix N" (Table 3): N = N_feat + N_task not trained.
         fix_flow_net (bool): "DFF fix F" (Table 3): F not trained.
-        loss_decode (dict, optional): mmseg loss on the upsampled scores. Defaults to
-            cross-entropy averaged over the non-ignored pixels.
-        ignore_index (int): label ignored by the loss. Defaults to 255.
-        align_corners (bool): of the score upsampling. Defaults to False.
-        test_cfg (dict, optional): ``mode`` ("pairs" or "stream") and ``scheduler`` (a
-            ``dff_common.scheduler.build_scheduler`` dict, default fixed with ``interval``).
-        data_preprocessor (dict, optional): a ``VideoSegDataPreProcessor`` config; its
-            ``mean``/``std`` also define the flow network's input ``(RGB - mean) / 255``.
-        init_cfg (dict, optional): mmengine init config.
+        train_cfg, test_cfg (dict, optional): ``test_cfg.mode`` "whole" / "slide" as for
+            ``EncoderDecoder``; ``test_cfg.protocol`` "pairs" (Sec. 5.2) or "stream"
+            (Algorithm 1) and ``test_cfg.scheduler`` (a ``dff_common.scheduler`` dict, default
+            fixed with ``interval``).
+        data_preprocessor (dict): a ``VideoSegDataPreProcessor``; its ``mean``/``std`` also
+            define the flow network's input ``(RGB - mean) / 255``.
+        pretrained (str, optional), init_cfg (dict, optional): as for ``EncoderDecoder``.
     """
 
     def __init__(
         self,
-        feature_net: ConfigType,
-        flow_net: OptConfigType,
-        num_classes: int = 19,
+        backbone: ConfigType,
+        decode_head: ConfigType,
+        flow_net: OptConfigType = None,
+        neck: OptConfigType = None,
+        auxiliary_head: OptConfigType = None,
         interval: int = 5,
-        num_task_layers: int = 1,
+        split: str = "neck",
         flow_input_scale: float = 0.5,
         use_scale: bool = True,
-        fix_feature_net: bool = False,
+        fix_image_net: bool = False,
         fix_flow_net: bool = False,
-        loss_decode: OptConfigType = None,
-        ignore_index: int = 255,
-        align_corners: bool = False,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         data_preprocessor: OptConfigType = None,
+        pretrained: str | None = None,
         init_cfg: OptMultiConfig = None,
     ):
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        test_cfg = ConfigDict({"mode": "whole", "protocol": "pairs", **(test_cfg or {})})
+        super().__init__(
+            backbone=backbone,
+            decode_head=decode_head,
+            neck=neck,
+            auxiliary_head=auxiliary_head,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            pretrained=pretrained,
+            init_cfg=init_cfg,
+        )
         mean = getattr(self.data_preprocessor, "mean", None)
         std = getattr(self.data_preprocessor, "std", None)
         if mean is None or std is None:
             raise ValueError("DFFSegmentor needs a data_preprocessor with mean and std")
-        if num_task_layers not in (0, 1, 5, 12, 21):
-            raise ValueError(f"num_task_layers must be 0, 1, 5, 12 or 21, got {num_task_layers}")
-        self.num_classes = num_classes
-        self.interval = check_interval(interval, "interval")
-        self.num_task_layers = num_task_layers
-        self.ignore_index = ignore_index
-        self.align_corners = align_corners
-        self.test_cfg = dict(test_cfg or {})
-        self.test_mode = self.test_cfg.get("mode", "pairs")
-        if self.test_mode not in ("pairs", "stream"):
-            raise ValueError(f"test_cfg.mode must be 'pairs' or 'stream', got {self.test_mode!r}")
-        self.feature_net = build_feature_net(
-            num_task_layers=max(num_task_layers, 1), **dict(feature_net)
-        )
-        self.conv_seg = nn.Conv2d(self.feature_net.out_channels, num_classes, 1)
-        nn.init.normal_(self.conv_seg.weight, std=0.01)
-        nn.init.zeros_(self.conv_seg.bias)
-        propagated = num_classes if num_task_layers == 0 else self.feature_net.channels_at_split
-        self.propagation = None
-        if flow_net is not None:
-            flow_cfg = dict(flow_net)
-            flow = build_flow_function(
-                feat_channels=propagated, mean=mean.flatten().tolist(), **flow_cfg
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if self.test_cfg["protocol"] not in PROTOCOLS:
+            raise ValueError(
+                f"test_cfg.protocol must be one of {PROTOCOLS}, got {self.test_cfg['protocol']!r}"
             )
+        if split == "decode_head" and self.with_auxiliary_head:
+            raise ValueError("split='decode_head' propagates scores: auxiliary heads have no input")
+        self.interval = check_interval(interval, "interval")
+        self.split = split
+        self.propagation = None
+        self.fix_image_net = fix_image_net
+        if flow_net is not None:
+            level_channels = self._probe_level_channels()
+            flow = self._build_flow_function(flow_net, sum(level_channels), mean.flatten().tolist())
             learned = any(p.requires_grad for p in flow.parameters())
+            # statistics of a BN flow net stay those of its pre-training (mini-batches of 1-2)
             self.propagation = FeaturePropagation(
-                flow,
+                freeze_batchnorm(flow),
                 flow_input_scale=flow_input_scale,
                 image_std=std.flatten().tolist(),
                 use_scale=use_scale and learned,
+                level_channels=level_channels,
             )
             if fix_flow_net:
                 flow.requires_grad_(False)
-        if fix_feature_net:
-            self.feature_net.requires_grad_(False)
-            self.conv_seg.requires_grad_(False)
-        self.fix_feature_net = fix_feature_net
-        self.loss_decode = MODELS.build(
-            loss_decode or dict(type="CrossEntropyLoss", avg_non_ignore=True, loss_weight=1.0)
+        if fix_image_net:
+            for module in self._image_net_modules():
+                module.requires_grad_(False)
+
+    @staticmethod
+    def _build_flow_function(cfg: ConfigType, feat_channels: int, mean: list) -> nn.Module:
+        """Build F, giving it those of ``feat_channels`` and ``mean`` that its class takes (an
+        ``__init__`` of its class or of a base class names them)."""
+        cls = MODELS.get(cfg["type"])
+        if cls is None:
+            raise KeyError(f"flow_net type {cfg['type']!r} is not registered in mmseg's MODELS")
+        accepted = {
+            name
+            for klass in cls.__mro__
+            if "__init__" in vars(klass)
+            for name in inspect.signature(klass.__init__).parameters
+        }
+        offered = dict(feat_channels=feat_channels, mean=mean)
+        return MODELS.build(
+            dict(cfg), default_args={k: offered[k] for k in offered if k in accepted}
         )
 
+    def init_weights(self) -> None:
+        """mmengine's initialisation, then the flow network's (its ``Pretrained`` weights)."""
+        super().init_weights()
+        flow = None if self.propagation is None else self.propagation.flow_net
+        if hasattr(flow, "init_weights"):
+            flow.init_weights()
+
+    def _image_net_modules(self) -> list[nn.Module]:
+        names = ("backbone", "neck", "decode_head", "auxiliary_head")
+        return [getattr(self, n) for n in names if getattr(self, n, None) is not None]
+
+    def _probe_level_channels(self) -> list[int]:
+        """Channels of the levels N_feat outputs, from one forward of a small zero image."""
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            levels = self.n_feat()(torch.zeros(1, 3, PROBE_SIZE, PROBE_SIZE))
+        self.train(was_training)
+        return [level.shape[1] for level in levels]
+
     # ------------------------------------------------------------------ the sub-networks
-    def n_feat(self) -> nn.Module:
-        """N_feat: images ``(N, 3, H, W)`` -> propagated maps (shares this model's weights)."""
-        part = self.feature_net.feature_part()
-        return nn.Sequential(part, self.conv_seg) if self.num_task_layers == 0 else part
+    def n_feat(self) -> FeatureNetwork:
+        """N_feat: images ``(N, 3, H, W)`` -> propagated levels (shares this model's weights)."""
+        split_backbone = hasattr(self.backbone, "feature_part")
+        part = self.backbone.feature_part() if split_backbone else self.backbone
+        neck = self.neck if self.with_neck and self.split != "backbone" else None
+        head = self.decode_head if self.split == "decode_head" else None
+        return FeatureNetwork(part, neck, head)
 
-    def n_task(self) -> nn.Module:
-        """N_task: propagated maps -> scores ``(N, C, h, w)`` (shares this model's weights)."""
-        if self.num_task_layers == 0:
-            return nn.Identity()
-        return nn.Sequential(OrderedDict(prefix=self.feature_net.task_prefix(), head=self.conv_seg))
-
-    def extract_feat(self, inputs: Tensor) -> Tensor:
-        """f_k = N_feat(I_k) for ``(N, 3, H, W)`` key frames."""
-        return self.n_feat()(inputs)
+    def n_task(self) -> TaskNetwork:
+        """N_task: propagated levels -> scores ``(N, C, h, w)`` (shares this model's weights)."""
+        prefix = self.backbone.task_prefix() if hasattr(self.backbone, "task_prefix") else None
+        if isinstance(prefix, nn.Identity):
+            prefix = None
+        neck = self.neck if self.with_neck and self.split == "backbone" else None
+        head = None if self.split == "decode_head" else self.decode_head
+        return TaskNetwork(prefix, neck, head)
 
     @staticmethod
     def split_frames(inputs: Tensor) -> tuple[Tensor, Tensor]:
@@ -163,17 +264,18 @@ class DFFSegmentor(BaseSegmentor):
             )
         return inputs[:, :3], inputs[:, 3:]
 
-    def _key_distances(self, inputs: Tensor, data_samples: OptSampleList) -> Tensor:
+    @staticmethod
+    def _key_distances(inputs: Tensor, batch_img_metas: list[dict] | None) -> Tensor:
         """``(N,)`` long key distances i - k from the samples' metainfo."""
-        if data_samples is None:
-            raise ValueError("DFFSegmentor needs data_samples with 'key_distance' metainfo")
-        distances = [s.metainfo.get("key_distance") for s in data_samples]
+        if batch_img_metas is None:
+            raise ValueError("DFFSegmentor needs data samples with 'key_distance' metainfo")
+        distances = [meta.get("key_distance") for meta in batch_img_metas]
         if any(d is None or d < 0 for d in distances):
             raise ValueError(f"every sample needs a key_distance >= 0, got {distances}")
         return torch.tensor(distances, device=inputs.device)
 
-    def propagate(self, f_key: Tensor, key: Tensor, cur: Tensor, distances: Tensor) -> Tensor:
-        """f_i = W(f_k, F(I_k, I_i), S(I_k, I_i)); f_k itself where ``distances == 0``."""
+    def propagate(self, f_key, key: Tensor, cur: Tensor, distances: Tensor):
+        """f_i = W(f_k, F(I_k, I_i), S(I_k, I_i)) per level; f_k itself where i == k."""
         same_frame = distances == 0
         if self.propagation is None:
             if not same_frame.all():
@@ -184,45 +286,53 @@ class DFFSegmentor(BaseSegmentor):
             return f_key
         return self.propagation(f_key, key, cur, same_frame=same_frame)
 
-    def decode(self, features: Tensor) -> Tensor:
-        """y_i = N_task(f_i): ``(N, C, h, w)`` class scores at stride 16."""
-        return self.n_task()(features)
+    def current_features(self, inputs: Tensor, batch_img_metas: list[dict] | None):
+        """The propagated levels f_i of the current frames of ``(N, 6, H, W)`` pairs."""
+        key, cur = self.split_frames(inputs)
+        distances = self._key_distances(inputs, batch_img_metas)
+        return self.propagate(self.n_feat()(key), key, cur, distances)
 
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
         """Scores ``(N, C, h, w)`` of the current frames of ``(N, 6, H, W)`` pairs."""
-        key, cur = self.split_frames(inputs)
-        distances = self._key_distances(inputs, data_samples)
-        return self.decode(self.propagate(self.extract_feat(key), key, cur, distances))
+        metas = None if data_samples is None else [s.metainfo for s in data_samples]
+        return self.n_task()(self.current_features(inputs, metas))
 
-    def encode_decode(self, inputs: Tensor, batch_data_samples: OptSampleList) -> Tensor:
-        """Scores ``(N, C, H, W)`` of the current frames, upsampled to the input size."""
-        scores = self._forward(inputs, batch_data_samples)
-        return resize(scores, inputs.shape[2:], mode="bilinear", align_corners=self.align_corners)
+    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        """Scores of the current frames of pairs, resized to the input (``predict_by_feat``)."""
+        scores = self.n_task()(self.current_features(inputs, batch_img_metas))
+        return self.decode_head.predict_by_feat(scores, batch_img_metas)
 
     # ------------------------------------------------------------------ train and test
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
-        """Cross-entropy of the current frame's scores against its label (Fig. 2b).
+        """Losses of the current frames' results against their labels (Fig. 2b).
 
         Returns:
-            dict: ``loss_ce`` and ``acc_seg``.
+            dict: ``decode.loss_*``, ``decode.acc_seg`` and the auxiliary heads' ``aux.*``.
         """
-        logits = self.encode_decode(inputs, data_samples)
-        labels = torch.stack([s.gt_sem_seg.data for s in data_samples]).squeeze(1)  # [N, H, W]
-        logits = resize(logits, labels.shape[1:], mode="bilinear", align_corners=self.align_corners)
-        loss = self.loss_decode(logits, labels, ignore_index=self.ignore_index)
-        return dict(loss_ce=loss, acc_seg=accuracy(logits, labels, ignore_index=self.ignore_index))
+        levels = self.current_features(inputs, [s.metainfo for s in data_samples])
+        task_net = self.n_task()
+        features = task_net.features(levels)
+        scores = features[0] if task_net.head is None else task_net.head(features)
+        losses = add_prefix(self.decode_head.loss_by_feat(scores, data_samples), "decode")
+        if self.with_auxiliary_head:
+            losses.update(self._auxiliary_head_forward_train(features, data_samples))
+        return losses
 
     def predict(self, inputs: Tensor, data_samples: OptSampleList = None) -> SampleList:
-        """Segment the current frame of each input (a pair, or a clip in stream mode).
+        """Segment the current frame of each input (a pair, or a clip with the stream protocol).
 
         Returns:
             list[SegDataSample]: with ``pred_sem_seg`` and ``seg_logits`` at the original size;
-            in stream mode ``key_distance`` is set to the frame's distance to its key frame.
+            with the stream protocol ``key_distance`` is set to the frame's distance to its key
+            frame.
         """
-        if self.test_mode == "stream":
+        if data_samples is None:
+            raise ValueError("DFFSegmentor.predict needs data samples (key distances, sizes)")
+        metas = [s.metainfo for s in data_samples]
+        if self.test_cfg["protocol"] == "stream":
             logits = self.stream_inference(inputs, data_samples)
         else:
-            logits = self.encode_decode(inputs, data_samples)
+            logits = self.inference(inputs, metas)
         return self.postprocess_result(logits, data_samples)
 
     def stream_inference(self, inputs: Tensor, data_samples: SampleList) -> Tensor:
@@ -232,42 +342,34 @@ class DFFSegmentor(BaseSegmentor):
         scheduler of ``test_cfg`` (default: fixed, every ``interval`` frames from frame 0).
 
         Returns:
-            Tensor: ``(N, C, H, W)`` scores of the last frames, upsampled to the input size.
+            Tensor: ``(N, C, H, W)`` scores of the last frames, resized to the input.
         """
         if inputs.shape[1] % 3:
             raise ValueError(f"expected (N, 3T, H, W) clips, got {tuple(inputs.shape)}")
         num_frames = inputs.shape[1] // 3
         video_ids = [s.metainfo.get("video_id", j) for j, s in enumerate(data_samples)]
+        n_feat, n_task = self.n_feat(), self.n_task()
         if self.propagation is None:  # the per-frame network: every frame is a key frame
-            scores, key_indices = self.decode(self.extract_feat(inputs[:, -3:])), None
+            scores, key_indices = n_task(n_feat(inputs[:, -3:])), None
         else:
             scheduler = build_scheduler(
                 dict(self.test_cfg.get("scheduler", dict(type="fixed", interval=self.interval)))
             )
-            n_task = self.n_task()
-            engine = DFFInferenceEngine(
-                self.n_feat(), lambda f, _: n_task(f), self.propagation, scheduler
-            )
+            engine = DFFInferenceEngine(n_feat, lambda f, _: n_task(f), self.propagation, scheduler)
             for t in range(num_frames):
                 out = engine.step(inputs[:, 3 * t : 3 * t + 3], video_ids, [t] * len(video_ids))
             scores, key_indices = out.results, out.key_indices
+        last = num_frames - 1
         for j, sample in enumerate(data_samples):
-            last = num_frames - 1
             sample.set_metainfo(dict(key_distance=last - (key_indices[j] if key_indices else last)))
-        return resize(scores, inputs.shape[2:], mode="bilinear", align_corners=self.align_corners)
+        return self.decode_head.predict_by_feat(scores, [s.metainfo for s in data_samples])
 
     def train(self, mode: bool = True) -> DFFSegmentor:
-        """Training mode, with the flow net's BatchNorm (and a fixed N's) in eval mode.
-
-        BatchNorm statistics of the pre-trained flow network stay fixed: a mini-batch of one
-        or two pairs cannot estimate them (PEERS.md, pitfall 3).
-        """
+        """Training mode, with a fixed N's BatchNorm layers in eval mode ("DFF fix N")."""
         super().train(mode)
-        frozen = [self.propagation] if self.propagation is not None else []
-        if self.fix_feature_net:
-            frozen.append(self.feature_net)
-        for module in frozen:
-            for m in module.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+        if self.fix_image_net:
+            for module in self._image_net_modules():
+                for m in module.modules():
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                        m.eval()
         return self

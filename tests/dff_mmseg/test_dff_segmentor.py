@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from torchvision.ops import FrozenBatchNorm2d
 
 from dff_common.data.synthetic import class_color, make_texture
 from dff_mmseg.models import DISFlow, ZeroFlow
@@ -15,14 +16,32 @@ MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 H, W = 32, 64
 
 
-def build(flow="flownet_half", **kwargs):
-    flow_net = kwargs.pop("flow_net", None if flow is None else dict(name=flow))
+FLOW_TYPES = {"flownet_half": "FlowNetHalf", "zero": "ZeroFlow"}
+
+
+def build(flow="flownet_half", num_task_layers=1, **kwargs):
+    flow_net = kwargs.pop("flow_net", None if flow is None else dict(type=FLOW_TYPES[flow]))
     torch.manual_seed(0)
     return MODELS.build(
         dict(
             type="DFFSegmentor",
-            num_classes=5,
-            feature_net=dict(depth=50, out_channels=8, frozen_stages=0),
+            backbone=dict(
+                type="DilatedResNet",
+                depth=50,
+                out_channels=8,
+                frozen_stages=0,
+                num_task_layers=num_task_layers,
+            ),
+            decode_head=dict(
+                type="FCNHead",
+                in_channels=8,
+                in_index=0,
+                channels=8,
+                num_convs=0,
+                concat_input=False,
+                dropout_ratio=0.0,
+                num_classes=5,
+            ),
             flow_net=flow_net,
             data_preprocessor=dict(
                 type="VideoSegDataPreProcessor", mean=MEAN, std=STD, size=(H, W)
@@ -51,17 +70,17 @@ def frames(n, channels=6, seed=1):
 
 
 def per_frame_scores(model, images):
-    """The image network N = conv_seg(feature_net(I)), computed without the DFF code path."""
+    """The image network N = decode_head(backbone(I)), computed without the DFF code path."""
     with torch.no_grad():
-        return model.conv_seg(model.feature_net(images))
+        return model.decode_head(model.backbone(images))
 
 
 def test_loss_path_trains_every_part():
     model = build().train()
     losses = model.loss(frames(2), samples([0, 3]))
-    assert set(losses) == {"loss_ce", "acc_seg"}
-    assert torch.isfinite(losses["loss_ce"]) and losses["loss_ce"] > 0
-    losses["loss_ce"].backward()
+    assert set(losses) == {"decode.loss_ce", "decode.acc_seg"}
+    assert torch.isfinite(losses["decode.loss_ce"]) and losses["decode.loss_ce"] > 0
+    losses["decode.loss_ce"].backward()
     for name, param in model.named_parameters():
         if param.requires_grad:
             assert param.grad is not None, f"No gradient for {name}"
@@ -107,22 +126,25 @@ def test_predict_returns_labels_at_the_original_size():
         assert torch.equal(pred[0], result.seg_logits.data.argmax(0))
 
 
-@pytest.mark.parametrize("num_task_layers, channels", [(0, 5), (5, 2048)])
-def test_split_points_of_table_5(num_task_layers, channels):
-    model = build(num_task_layers=num_task_layers).eval()
+@pytest.mark.parametrize(
+    "split, num_task_layers, channels", [("decode_head", 1, 5), ("neck", 5, 2048)]
+)
+def test_split_points_of_table_5(split, num_task_layers, channels):
+    model = build(split=split, num_task_layers=num_task_layers).eval()
     assert model.propagation.flow_net.scale_field.out_channels == channels
+    assert model.propagation.level_channels == (channels,)
     cur = frames(1)[:, 3:]
     with torch.no_grad():
-        f_key = model.extract_feat(cur)
+        (f_key,) = model.n_feat()(cur)
         assert f_key.shape == (1, channels, 2, 4)
         scores = model._forward(torch.cat([cur, cur], 1), samples([0], labels=False))
     torch.testing.assert_close(scores, per_frame_scores(model, cur), rtol=1e-5, atol=1e-6)
     model.train()
-    model.loss(frames(2), samples([2, 0]))["loss_ce"].backward()
+    model.loss(frames(2), samples([2, 0]))["decode.loss_ce"].backward()
 
 
 def test_stream_mode_runs_algorithm_1_with_fixed_key_frames():
-    model = build(flow="zero", interval=5, test_cfg=dict(mode="stream")).eval()
+    model = build(flow="zero", interval=5, test_cfg=dict(protocol="stream")).eval()
     clip = frames(1, channels=3 * 7)  # frames 0..6 of one video: key frames 0 and 5
     data_samples = samples([-1], labels=False)
     with torch.no_grad():
@@ -130,7 +152,7 @@ def test_stream_mode_runs_algorithm_1_with_fixed_key_frames():
     assert data_samples[0].key_distance == 1
     expected = F.interpolate(per_frame_scores(model, clip[:, 15:18]), (H, W), mode="bilinear")
     torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-6)
-    every_frame = build(interval=1, test_cfg=dict(mode="stream")).eval()
+    every_frame = build(interval=1, test_cfg=dict(protocol="stream")).eval()
     data_samples = samples([-1], labels=False)
     with torch.no_grad():
         scores = every_frame.stream_inference(clip, data_samples)
@@ -140,17 +162,17 @@ def test_stream_mode_runs_algorithm_1_with_fixed_key_frames():
 
 
 def test_fix_n_fix_f_and_frozen_flow_batch_norm():
-    fix_n = build(fix_feature_net=True)
-    assert not any(p.requires_grad for p in fix_n.feature_net.parameters())
-    assert not fix_n.conv_seg.weight.requires_grad
+    fix_n = build(fix_image_net=True)
+    assert not any(p.requires_grad for p in fix_n.backbone.parameters())
+    assert not fix_n.decode_head.conv_seg.weight.requires_grad
     assert all(p.requires_grad for p in fix_n.propagation.parameters())
     fix_f = build(fix_flow_net=True)
     assert not any(p.requires_grad for p in fix_f.propagation.parameters())
-    assert fix_f.conv_seg.weight.requires_grad
-    with_bn = build(flow_net=dict(name="flownet_half", norm="BN")).train()
-    norms = [m for m in with_bn.propagation.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert norms and not any(m.training for m in norms)
-    assert with_bn.conv_seg.training
+    assert fix_f.decode_head.conv_seg.weight.requires_grad
+    with_bn = build(flow_net=dict(type="FlowNetHalf", norm="BN")).train()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in with_bn.propagation.modules())
+    frozen = [m for m in with_bn.propagation.modules() if isinstance(m, FrozenBatchNorm2d)]
+    assert frozen and with_bn.decode_head.training
 
 
 def textured_pair(shift):

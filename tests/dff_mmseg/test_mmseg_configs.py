@@ -28,7 +28,7 @@ FIXES = {
     "paper fix N": (
         "dff-fixn_r101-flownet" + PAPER,
         DFF,
-        "fix_feature_net",
+        "fix_image_net",
         "N",
         "work_dirs/frame_r101_8xb1-20k_cityscapes-video-1024x2048/iter_20000.pth",
     ),
@@ -36,7 +36,7 @@ FIXES = {
     "synthetic fix N": (
         "dff-fixn_r50-flownet" + SYNTH,
         "dff-ft_r50-flownet" + SYNTH,
-        "fix_feature_net",
+        "fix_image_net",
         "N",
         "work_dirs/table4/frame/iter_400.pth",
     ),
@@ -66,21 +66,18 @@ def summary(name: str) -> dict:
         parameters and of those without gradient; ``propagated``, the channels of the scale
         field (None without a learned F).
     """
-    cfg = load(name).model
-    cfg.feature_net.pretrained = None
-    if cfg.get("flow_net") is not None and "checkpoint" in cfg.flow_net:
-        cfg.flow_net.checkpoint = None
     torch.manual_seed(0)
-    model = MODELS.build(cfg)
+    model = MODELS.build(load(name).model)  # no weight file is read: init_weights() is not run
     params = dict(model.named_parameters())
     scale_field = getattr(getattr(model.propagation, "flow_net", None), "scale_field", None)
+    image_net = ("backbone.", "neck.", "decode_head.", "auxiliary_head.")
     return dict(
-        num_task_layers=model.num_task_layers,
+        num_task_layers=task_layers_of(load(name)),
         task_layers=sum(isinstance(m, nn.Conv2d) for m in model.n_task().modules()),
         n_feat={id(p) for p in model.n_feat().parameters()},
         n_task={id(p) for p in model.n_task().parameters()},
-        n_ids={id(p) for k, p in params.items() if k.startswith(("feature_net.", "conv_seg."))},
-        N={k for k in params if k.startswith(("feature_net.", "conv_seg."))},
+        n_ids={id(p) for k, p in params.items() if k.startswith(image_net)},
+        N={k for k in params if k.startswith(image_net)},
         F={k for k in params if k.startswith("propagation.")},
         all=set(params),
         frozen={k for k, p in params.items() if not p.requires_grad},
@@ -88,10 +85,17 @@ def summary(name: str) -> dict:
     )
 
 
+def task_layers_of(cfg: Config) -> int:
+    """Learnable weight layers of N_task by Table 5: 0 when the scores are propagated."""
+    return 0 if cfg.model.split == "decode_head" else cfg.model.backbone.num_task_layers
+
+
 def model_without(cfg: Config, *keys: str) -> dict:
+    """``cfg.model`` as a dict without ``keys`` (dotted paths, e.g. ``backbone.depth``)."""
     model = cfg.model.to_dict()
     for key in keys:
-        model.pop(key, None)
+        *parents, last = key.split(".")
+        functools.reduce(dict.get, parents, model).pop(last, None)
     return model
 
 
@@ -113,8 +117,9 @@ def test_config_loads_and_builds(name):
 def test_split_point_configs_move_the_paper_layers_into_n_task(layers):
     name = f"dff-split{layers}_r101-flownet" + PAPER
     cfg, base = load(name), load(DFF)
-    assert cfg.model.num_task_layers == layers and base.model.num_task_layers == 1
-    assert model_without(cfg, "num_task_layers") == model_without(base, "num_task_layers")
+    assert task_layers_of(cfg) == layers and task_layers_of(base) == 1
+    split_keys = ("split", "backbone.num_task_layers")
+    assert model_without(cfg, *split_keys) == model_without(base, *split_keys)
     built = summary(name)
     assert built["task_layers"] == layers  # learnable weight layers of N_task (Table 5)
     assert summary(DFF)["task_layers"] == 1  # the default: the 1x1 classifier only

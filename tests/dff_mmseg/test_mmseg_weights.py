@@ -1,6 +1,6 @@
-"""Pre-trained weights from config keys through mmseg's registry (Sec. 4): a torchvision
-ImageNet ResNet via ``model.feature_net.pretrained`` and a flow network via
-``model.flow_net.checkpoint`` (mmflow, FlowNetPytorch and our own "dff" layout).
+"""Pre-trained weights the mmseg way (Sec. 4): ``init_cfg=dict(type='Pretrained', ...)`` of
+the ``DilatedResNet`` backbone (a torchvision ImageNet ResNet) and of a flow network (mmflow,
+FlowNetPytorch and our own "dff" layout), read by ``init_weights()``, never by building.
 
 The checkpoints are written here in the upstream layouts, as in tests/dff_common/
 test_checkpoint.py (key names of open-mmlab/mmflow's FlowNetS and ClementPinard/FlowNetPytorch).
@@ -31,20 +31,39 @@ LAYERS = (
 )
 
 
-def build(feature_net=None, flow_net=None):
+def build(backbone=None, flow_net=None):
     """A tiny DFFSegmentor from a config dict, built through mmseg's MODELS registry."""
     torch.manual_seed(0)
     return MODELS.build(
         dict(
             type="DFFSegmentor",
-            num_classes=5,
-            feature_net=dict(depth=50, out_channels=FEAT, frozen_stages=2, **(feature_net or {})),
+            backbone=dict(
+                type="DilatedResNet",
+                depth=50,
+                out_channels=FEAT,
+                frozen_stages=2,
+                **(backbone or {}),
+            ),
+            decode_head=dict(
+                type="FCNHead",
+                in_channels=FEAT,
+                in_index=0,
+                channels=FEAT,
+                num_convs=0,
+                concat_input=False,
+                dropout_ratio=0.0,
+                num_classes=5,
+            ),
             flow_net=flow_net,
             data_preprocessor=dict(
                 type="VideoSegDataPreProcessor", mean=MEAN, std=STD, bgr_to_rgb=True, size=(H, W)
             ),
         )
     )
+
+
+def pretrained(path, **options):
+    return dict(init_cfg=dict(type="Pretrained", checkpoint=str(path), **options))
 
 
 def rand(*shape, g):
@@ -129,21 +148,23 @@ def assert_fresh_scale_field(flow_net, channels=FEAT):
 def test_feature_net_pretrained_loads_the_torchvision_resnet(resnet50_file):
     resnet, path = resnet50_file
     state = resnet.state_dict()
-    model = build(feature_net=dict(norm="FrozenBN", pretrained=str(path)), flow_net=None)
-    model.init_weights()  # what mmengine's runner calls before training: must not reset them
-    body = model.feature_net.body.state_dict()
+    model = build(backbone=dict(norm="FrozenBN", **pretrained(path)), flow_net=None)
+    # building reads no file: the ResNet is still random until init_weights()
+    assert not torch.equal(model.backbone.body.conv1.weight, state["conv1.weight"])
+    model.init_weights()  # what mmengine's runner calls before training
+    body = model.backbone.body.state_dict()
     loaded = [k for k in state if not k.startswith("fc.") and not k.endswith("num_batches_tracked")]
     assert set(body) == set(loaded)  # every ResNet tensor has its entry in the file, fc dropped
     for key in loaded:
         assert torch.equal(body[key], state[key]), key
-    assert isinstance(model.feature_net.body.bn1, FrozenBatchNorm2d)
+    assert isinstance(model.backbone.body.bn1, FrozenBatchNorm2d)
     # the new layers keep their initialisation (Sec. 4): conv_feat and the classifier
-    assert torch.equal(model.feature_net.conv_feat.bias, torch.zeros(FEAT))
-    assert torch.equal(model.conv_seg.bias, torch.zeros(5))
-    assert model.feature_net.conv_feat.weight.std().item() == pytest.approx(0.01, rel=0.05)
-    # without the key the ResNet is randomly initialised: the file did make the difference
-    scratch = build(feature_net=dict(norm="FrozenBN"), flow_net=None)
-    assert not torch.equal(scratch.feature_net.body.conv1.weight, state["conv1.weight"])
+    assert torch.equal(model.backbone.conv_feat.bias, torch.zeros(FEAT))
+    assert torch.equal(model.decode_head.conv_seg.bias, torch.zeros(5))
+    assert model.backbone.conv_feat.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    assert model.decode_head.conv_seg.weight.std().item() == pytest.approx(0.01, rel=0.2)
+    model.init_weights()  # a second call (a resumed run) changes nothing
+    assert torch.equal(model.backbone.body.conv1.weight, state["conv1.weight"])
 
 
 @pytest.mark.parametrize("bgr_to_rgb", [True, False])
@@ -152,8 +173,11 @@ def test_flow_net_checkpoint_in_mmflow_layout(tmp_path, bgr_to_rgb):
     path = tmp_path / "flownets_8x1_sfine_flyingchairs_384x448.pth"
     state_dict = {key: value for key, (_, value) in checkpoint.items()}
     torch.save({"meta": {"epoch": 100}, "state_dict": state_dict}, path)
-    flow_cfg = dict(name="flownet_half", checkpoint=str(path), layout="mmflow")
-    model = build(flow_net=dict(flow_cfg, bgr_to_rgb=bgr_to_rgb))
+    model = build(
+        flow_net=dict(
+            type="FlowNetHalf", **pretrained(path, layout="mmflow", bgr_to_rgb=bgr_to_rgb)
+        )
+    )
     model.init_weights()
     flow_net = model.propagation.flow_net
     ours = flow_net.state_dict()
@@ -180,7 +204,8 @@ def test_flow_net_checkpoint_in_flownet_pytorch_layout(tmp_path):
     path = tmp_path / "flownets_EPE1.951.pth.tar"
     state_dict = {key: value for key, (_, value) in checkpoint.items()}
     torch.save({"epoch": 300, "arch": "flownets", "state_dict": state_dict, "div_flow": 20}, path)
-    model = build(flow_net=dict(name="flownet_half", checkpoint=str(path), layout="auto"))
+    model = build(flow_net=dict(type="FlowNetHalf", **pretrained(path, layout="auto")))
+    model.init_weights()
     flow_net = model.propagation.flow_net
     ours = flow_net.state_dict()
     for key, value in checkpoint.values():
@@ -196,22 +221,25 @@ def test_flow_net_checkpoint_in_flownet_pytorch_layout(tmp_path):
 def test_flow_net_checkpoint_in_dff_layout_drops_its_scale_field(tmp_path):
     """tools/pretrain_flow.py's files hold a (trained, 1024-channel) scale field: not loaded."""
     torch.manual_seed(5)
-    pretrained = build_flow_net("flownet_half", feat_channels=1024, norm="BN")
-    pretrained.scale_field.weight.data.normal_()
-    pretrained.scale_field.bias.data.fill_(2.0)
-    for m in pretrained.modules():
+    flow_file_net = build_flow_net("flownet_half", feat_channels=1024, norm="BN")
+    flow_file_net.scale_field.weight.data.normal_()
+    flow_file_net.scale_field.bias.data.fill_(2.0)
+    for m in flow_file_net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.weight.data.uniform_(0.5, 1.5)
             m.running_mean.uniform_(-1, 1)
             m.running_var.uniform_(0.5, 2)
     path = tmp_path / "flownet_half_flyingchairs_dff.pth"
-    torch.save({"state_dict": pretrained.state_dict(), "meta": {"flow_net": "flownet_half"}}, path)
-    model = build(flow_net=dict(name="flownet_half", norm="BN", checkpoint=str(path)))
+    torch.save(
+        {"state_dict": flow_file_net.state_dict(), "meta": {"flow_net": "flownet_half"}}, path
+    )
+    model = build(flow_net=dict(type="FlowNetHalf", norm="BN", **pretrained(path)))
     model.init_weights()
     flow_net = model.propagation.flow_net
     ours = flow_net.state_dict()
-    for key, value in pretrained.state_dict().items():
-        if not key.startswith("scale_field."):
+    for key, value in flow_file_net.state_dict().items():
+        # BN is frozen (torchvision's FrozenBatchNorm2d): no num_batches_tracked bookkeeping
+        if not key.startswith("scale_field.") and not key.endswith("num_batches_tracked"):
             assert torch.equal(ours[key], value), key
     assert_fresh_scale_field(flow_net)  # 8 channels for these features, not the file's 1024
     # the loaded BN statistics stay as loaded through a training step (frozen, PEERS.md 3)
@@ -222,32 +250,39 @@ def test_flow_net_checkpoint_in_dff_layout_drops_its_scale_field(tmp_path):
         sample = SegDataSample(metainfo=dict(key_distance=distance, img_shape=(H, W)))
         sample.gt_sem_seg = PixelData(data=torch.randint(0, 5, (1, H, W)))
         samples.append(sample)
-    model.loss(pair, samples)["loss_ce"].backward()
+    model.loss(pair, samples)["decode.loss_ce"].backward()
     for key in ("conv1.norm.running_mean", "conv6_1.norm.running_var"):
-        assert torch.equal(flow_net.state_dict()[key], pretrained.state_dict()[key]), key
+        assert torch.equal(flow_net.state_dict()[key], flow_file_net.state_dict()[key]), key
 
 
 def test_missing_or_wrong_files_name_the_file(tmp_path, resnet50_file):
+    def init(**parts):
+        build(**parts).init_weights()  # building itself reads nothing, whatever the files
+
     _, resnet_path = resnet50_file
     missing = tmp_path / "resnet101-63fe2227.pth"
-    with pytest.raises(FileNotFoundError, match="resnet101-63fe2227.pth"):
-        build(feature_net=dict(pretrained=str(missing)))
+    with pytest.raises(
+        FileNotFoundError, match=r"DilatedResNet.*resnet101-63fe2227.pth.*load_from"
+    ):
+        init(backbone=pretrained(missing))
     missing_flow = tmp_path / "flownet_flyingchairs_dff.pth"
-    with pytest.raises(FileNotFoundError, match="flownet_flyingchairs_dff.pth"):
-        build(flow_net=dict(name="flownet_half", checkpoint=str(missing_flow)))
+    with pytest.raises(FileNotFoundError, match="FlowNetHalf.*flownet_flyingchairs_dff.pth"):
+        init(flow_net=dict(type="FlowNetHalf", **pretrained(missing_flow)))
     # a ResNet file given as the flow checkpoint and a flow file given as the ResNet
     with pytest.raises(ValueError, match=r"checkpoint=.*resnet50-0676ba61.pth.*cannot detect"):
-        build(flow_net=dict(name="flownet_half", checkpoint=str(resnet_path)))
+        init(flow_net=dict(type="FlowNetHalf", **pretrained(resnet_path)))
     flow_path = tmp_path / "flownets_mmflow.pth"
     torch.save({key: value for key, (_, value) in mmflow_checkpoint().items()}, flow_path)
-    with pytest.raises(ValueError, match=r"pretrained=.*flownets_mmflow.pth.*not a torchvision"):
-        build(feature_net=dict(pretrained=str(flow_path)))
+    with pytest.raises(ValueError, match=r"checkpoint=.*flownets_mmflow.pth.*not a torchvision"):
+        init(backbone=pretrained(flow_path))
     # FlowNet Half weights into the full FlowNet: a shape mismatch, naming file and key
     with pytest.raises(ValueError, match=r"flownets_mmflow.pth.*conv1.conv.weight"):
-        build(flow_net=dict(name="flownet", checkpoint=str(flow_path)))
+        init(flow_net=dict(type="FlowNet", **pretrained(flow_path)))
     garbage = tmp_path / "truncated.pth"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="truncated.pth"):
-        build(flow_net=dict(name="flownet_half", checkpoint=str(garbage)))
-    with pytest.raises(ValueError, match="no weights"):
-        build(flow_net=dict(name="zero", checkpoint=str(flow_path)))
+        init(flow_net=dict(type="FlowNetHalf", **pretrained(garbage)))
+    with pytest.raises(ValueError, match="only init_cfg=dict.type='Pretrained'"):
+        build(flow_net=dict(type="FlowNetHalf", init_cfg=dict(type="Kaiming")))
+    with pytest.raises(TypeError, match="init_cfg"):  # a hand-crafted flow has no weights
+        build(flow_net=dict(type="ZeroFlow", **pretrained(flow_path)))

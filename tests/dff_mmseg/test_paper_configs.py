@@ -26,12 +26,12 @@ from dff_common.flow_nets import FlowNetSimple
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "dff_mmseg"
 DFF = "dff_r101-flownet_8xb1-20k_cityscapes-video-1024x2048.py"
 PAPER_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*_8xb1-20k_*.py"))
-# the flow component of a config name -> flow_net.name (None: the Frame baseline, no F)
+# the flow component of a config name -> (flow_net.type, its Flying Chairs checkpoint name)
 FLOWS = {
-    "flownet": "flownet",
-    "flownet-half": "flownet_half",
-    "flownet-inception": "flownet_inception",
-    "dis": "dis",
+    "flownet": ("FlowNet", "flownet"),
+    "flownet-half": ("FlowNetHalf", "flownet_half"),
+    "flownet-inception": ("FlowNetInception", "flownet_inception"),
+    "dis": ("DISFlow", None),
 }
 RESIZE = dict(type="Resize", scale=(2048, 1024), keep_ratio=True)  # shorter side 1024
 
@@ -41,7 +41,8 @@ def load(name: str) -> Config:
 
 
 def components(name: str) -> tuple[str, int, str | None]:
-    """(algorithm, ResNet depth, flow_net name) from ``{algo}_r{depth}[-{flow}]_...``."""
+    """(algorithm, ResNet depth, (flow_net type, checkpoint name)) from
+    ``{algo}_r{depth}[-{flow}]_...``."""
     match = re.fullmatch(r"([a-z0-9-]+)_r(50|101)(?:-([a-z-]+))?_8xb1-20k_.*\.py", name)
     assert match, name
     algorithm, depth, flow = match.groups()
@@ -58,37 +59,43 @@ def datasets(cfg: Config) -> dict:
 
 @pytest.fixture(scope="module")
 def dff_model():
-    """The paper model of the DFF config, built without its (absent) pre-trained files."""
-    cfg = load(DFF).model
-    cfg.feature_net.pretrained = None
-    cfg.flow_net.checkpoint = None
+    """The paper model of the DFF config, built (which reads none of its absent initial files)."""
     torch.manual_seed(0)
-    return MODELS.build(cfg)
+    return MODELS.build(load(DFF).model)
 
 
 def test_paper_config_model_settings():
     model = load(DFF).model
     assert model.interval == 5  # l on Cityscapes (Sec. 5.2)
-    assert model.num_classes == 19
-    feature_net = model.feature_net
-    assert feature_net.depth == 101  # ResNet-101 (Sec. 4, the default)
-    assert feature_net.out_channels == 1024  # conv_feat, 1024 channels (Sec. 4)
-    assert feature_net.norm == "FrozenBN"
-    assert feature_net.frozen_stages == 2  # conv1 and res2, as in the original code
-    assert feature_net.pretrained == "checkpoints/resnet101-63fe2227.pth"  # ImageNet (Sec. 4)
-    assert model.num_task_layers == 1  # N_task = the 1x1 classifier (Sec. 4)
-    assert model.flow_net.name == "flownet"  # FlowNet (Table 6), pre-trained on Flying Chairs
-    assert model.flow_net.checkpoint == "checkpoints/flownet_flyingchairs_dff.pth"
+    assert model.decode_head.num_classes == 19
+    backbone = model.backbone
+    assert backbone.type == "DilatedResNet" and backbone.depth == 101  # ResNet-101 (Sec. 4)
+    assert backbone.out_channels == 1024  # conv_feat, 1024 channels (Sec. 4)
+    assert backbone.norm == "FrozenBN"
+    assert backbone.frozen_stages == 2  # conv1 and res2, as in the original code
+    # ImageNet (Sec. 4), read by init_weights() when training starts
+    assert backbone.init_cfg == dict(
+        type="Pretrained", checkpoint="checkpoints/resnet101-63fe2227.pth"
+    )
+    assert backbone.num_task_layers == 1 and model.split == "neck"  # N_task: the 1x1 classifier
+    head = model.decode_head  # one 1x1 conv: FCNHead without convs, no dropout (Sec. 4)
+    assert head.type == "FCNHead" and head.num_convs == 0 and head.concat_input is False
+    assert head.dropout_ratio == 0 and head.in_channels == head.channels == 1024
+    assert model.flow_net.type == "FlowNet"  # FlowNet (Table 6), pre-trained on Flying Chairs
+    assert model.flow_net.init_cfg == dict(
+        type="Pretrained", checkpoint="checkpoints/flownet_flyingchairs_dff.pth"
+    )
     assert model.flow_net.get("norm") is None  # the paper's FlowNet has no BatchNorm
+    assert model.flow_net.flow_factor == 2.5  # 20 / 8 (Sec. 4)
     assert model.flow_input_scale == 0.5  # F on half-size frames (Sec. 4, 5.1)
     assert model.use_scale is True  # the scale field S of Eq. 3
-    assert model.fix_feature_net is False and model.fix_flow_net is False  # joint training
-    assert model.test_cfg.mode == "pairs"  # the Sec. 5.2 protocol
+    assert model.fix_image_net is False and model.fix_flow_net is False  # joint training
+    assert model.test_cfg.protocol == "pairs"  # the Sec. 5.2 protocol
     assert model.data_preprocessor.size == (1024, 2048)
 
 
 def test_paper_config_builds_the_paper_networks(dff_model):
-    net = dff_model.feature_net
+    net = dff_model.backbone
     assert [len(getattr(net.body, f"layer{i}")) for i in (1, 2, 3, 4)] == [3, 4, 23, 3]  # R-101
     norms = [
         m for m in net.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm))
@@ -99,10 +106,16 @@ def test_paper_config_builds_the_paper_networks(dff_model):
     trained = {k.rsplit(".", 1)[0] for k, p in net.named_parameters() if p.requires_grad}
     assert {"body.layer2.0.conv1", "body.layer4.2.conv3", "conv_feat"} <= trained
     assert net.conv_feat.out_channels == 1024 and net.conv_feat.dilation == (6, 6)
-    assert dff_model.conv_seg.in_channels == 1024 and dff_model.conv_seg.out_channels == 19
+    conv_seg = dff_model.decode_head.conv_seg
+    assert (
+        conv_seg.in_channels == 1024
+        and conv_seg.out_channels == 19
+        and conv_seg.kernel_size == (1, 1)
+    )
+    assert isinstance(dff_model.decode_head.convs, nn.Identity)
     propagation = dff_model.propagation
     flow_net = propagation.flow_net
-    assert type(flow_net) is FlowNetSimple and flow_net.conv1.conv.out_channels == 64  # full
+    assert isinstance(flow_net, FlowNetSimple) and flow_net.conv1.conv.out_channels == 64  # full
     assert flow_net.conv6_1.conv.out_channels == 1024
     assert propagation.use_scale and flow_net.scale_field.out_channels == 1024
     assert propagation.flow_input_scale == 0.5
@@ -190,16 +203,15 @@ def test_every_cityscapes_config_keeps_the_paper_settings(name):
     assert cfg.train_dataloader.dataset.pipeline[1] == RESIZE
     assert cfg.test_dataloader.dataset.pipeline[1] == RESIZE
     assert model.data_preprocessor.size == (1024, 2048)
-    assert model.feature_net.depth == depth
-    assert (
-        model.feature_net.pretrained
-        == {
-            50: "checkpoints/resnet50-0676ba61.pth",
-            101: "checkpoints/resnet101-63fe2227.pth",
-        }[depth]
-    )
-    assert model.feature_net.out_channels == 1024
-    assert model.feature_net.norm == "FrozenBN" and model.feature_net.frozen_stages == 2
+    backbone = model.backbone
+    assert backbone.depth == depth
+    checkpoint = {
+        50: "checkpoints/resnet50-0676ba61.pth",
+        101: "checkpoints/resnet101-63fe2227.pth",
+    }
+    assert backbone.init_cfg == dict(type="Pretrained", checkpoint=checkpoint[depth])
+    assert backbone.out_channels == 1024
+    assert backbone.norm == "FrozenBN" and backbone.frozen_stages == 2
     assert model.flow_input_scale == 0.5 and model.use_scale is True
     # l: 5 with a flow (DFF, SFF), 1 for the per-frame baseline, in the model and the data
     interval = 1 if algorithm == "frame" else 5
@@ -209,6 +221,9 @@ def test_every_cityscapes_config_keeps_the_paper_settings(name):
     if flow is None:
         assert model.flow_net is None
     else:
-        assert model.flow_net.name == flow
-        if flow != "dis":  # learned flow networks start from Flying Chairs weights
-            assert model.flow_net.checkpoint == f"checkpoints/{flow}_flyingchairs_dff.pth"
+        flow_type, flow_file = flow
+        assert model.flow_net.type == flow_type
+        if flow_file:  # learned flow networks start from Flying Chairs weights
+            assert model.flow_net.init_cfg == dict(
+                type="Pretrained", checkpoint=f"checkpoints/{flow_file}_flyingchairs_dff.pth"
+            )

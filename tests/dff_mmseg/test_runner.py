@@ -33,8 +33,9 @@ _base_ = [{str(BASE)!r}]
 data_root = {str(data_root)!r}
 model = dict(
     data_preprocessor=dict(size=(32, 64)),
-    feature_net=dict(out_channels=8, norm="FrozenBN"),
-    flow_net=dict(name="flownet_half", norm=None, checkpoint=None),
+    backbone=dict(out_channels=8, norm="FrozenBN"),
+    decode_head=dict(in_channels=8, channels=8),
+    flow_net=dict(type="FlowNetHalf", norm=None, init_cfg=None),
 )
 pipeline = [
     dict(type="LoadVideoFrames"),
@@ -97,7 +98,7 @@ def test_checkpoint_then_resume_continues_at_the_same_iteration(synthetic_root, 
     changed = [
         k for k, v in resumed["state_dict"].items() if not torch.equal(v, saved["state_dict"][k])
     ]
-    assert "conv_seg.weight" in changed  # training went on from the restored weights
+    assert "decode_head.conv_seg.weight" in changed  # training went on from the restored weights
 
 
 @HOOKS.register_module(force=True)
@@ -147,21 +148,27 @@ def test_two_process_gloo_training_keeps_ranks_in_sync(synthetic_root, tmp_path)
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
     start = torch.load(work_dir / "start1.pth", weights_only=True)
-    assert not torch.equal(start["conv_seg.weight"], rank1["conv_seg.weight"])  # it trained
+    assert not torch.equal(
+        start["decode_head.conv_seg.weight"], rank1["decode_head.conv_seg.weight"]
+    )  # it trained
     final = torch.load(work_dir / "iter_2.pth", weights_only=True)["state_dict"]
-    assert torch.equal(final["conv_seg.weight"], rank1["conv_seg.weight"])  # rank 0 saved it
+    assert torch.equal(
+        final["decode_head.conv_seg.weight"], rank1["decode_head.conv_seg.weight"]
+    )  # rank 0 saved it
 
 
 def write_eval_config(tmp_path: Path, data_root: Path, base: str, extra: str) -> Path:
-    """A tiny variant of an evaluation config of the paper (R-50, 8 channels, no weights)."""
+    """A tiny variant of an evaluation config of the paper (R-50, 8 channels), which keeps its
+    initial-weight files (absent here): evaluating a trained checkpoint must not need them."""
     path = tmp_path / f"eval_{base}"
     path.write_text(
         f"""
 _base_ = [{str(REPO / "configs" / "dff_mmseg" / base)!r}]
 model = dict(
     data_preprocessor=dict(size=(32, 64)),
-    feature_net=dict(depth=50, out_channels=8, pretrained=None),
-    flow_net=dict(name="flownet_half", checkpoint=None),
+    backbone=dict(depth=50, out_channels=8),
+    decode_head=dict(in_channels=8, channels=8),
+    flow_net=dict(type="FlowNetHalf"),
 )
 test_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(
     data_root={str(data_root)!r}, pipeline=[
@@ -258,6 +265,9 @@ def test_eval_only_scores_the_l_pairs_of_every_annotated_frame(synthetic_root, t
         tmp_path, synthetic_root, "dff_r101-flownet_8xb1-20k_cityscapes-video-1024x2048.py", extra
     )
     weights = save_weights(config, tmp_path)
+    model = Config.fromfile(config).model  # initial weights the config names, absent here
+    for part in (model.backbone, model.flow_net):
+        assert part.init_cfg.type == "Pretrained" and not Path(part.init_cfg.checkpoint).exists()
     RecordingKeyDistanceIoUMetric.seen = []
     metrics = train_main(
         [str(config), "--eval-only", "--checkpoint", str(weights), "--work-dir", str(tmp_path)]
@@ -271,3 +281,20 @@ def test_eval_only_scores_the_l_pairs_of_every_annotated_frame(synthetic_root, t
     assert sorted(RecordingKeyDistanceIoUMetric.seen) == [
         (a, d) for a in annotated for d in range(5)
     ]
+
+
+def test_initial_weights_are_read_only_when_training_starts_from_them(synthetic_root, tmp_path):
+    """``init_cfg`` Pretrained files: an error naming the file when training starts from them,
+    not read (nor needed) when the starting checkpoint holds those weights."""
+    missing = tmp_path / "absent" / "resnet50-0676ba61.pth"
+    config = write_config(tmp_path, synthetic_root, max_iters=1)
+    initial = [
+        "model.backbone.init_cfg.type=Pretrained",
+        f"model.backbone.init_cfg.checkpoint={missing}",
+    ]
+    with pytest.raises(FileNotFoundError, match=r"DilatedResNet.*resnet50-0676ba61.pth"):
+        train_main([str(config), "--work-dir", str(tmp_path / "a"), "--cfg-options", *initial])
+    weights = save_weights(config, tmp_path)  # a whole-model checkpoint: backbone included
+    options = [*initial, f"load_from={weights}"]
+    train_main([str(config), "--work-dir", str(tmp_path / "b"), "--cfg-options", *options])
+    assert (tmp_path / "b" / "iter_1.pth").is_file() and not missing.exists()

@@ -5,6 +5,10 @@
 _base_ = ["./dff_r101_flownet.py"]
 model = dict(
     data_preprocessor=dict(size=(128, 256)),
-    feature_net=dict(depth=50, out_channels=256, frozen_stages=0, norm="GN", pretrained=None),
-    flow_net=dict(name="flownet", norm="BN", checkpoint="work_dirs/flownet_synthchairs.pth"),
+    backbone=dict(depth=50, out_channels=256, frozen_stages=0, norm="GN"),
+    decode_head=dict(in_channels=256, channels=256),
+    flow_net=dict(
+        norm="BN",
+        init_cfg=dict(type="Pretrained", checkpoint="work_dirs/flownet_synthchairs.pth"),
+    ),
 )
