@@ -1,40 +1,49 @@
-"""The flow function F of Algorithm 1 by name: a flow network or a hand-crafted flow (Table 3).
+"""The flow functions F of Algorithm 1 (Table 3): flow networks and hand-crafted flows.
 
-- ``"flownet"``, ``"flownet_half"``, ``"flownet_inception"``: the flow networks of Sec. 4
+- ``FlowNetSimple``, ``FlowNetHalf``, ``FlowNetInception``: the flow networks of Sec. 4
   (Tables 6-8) with the scale field S, trained end to end in DFF (``dff_common.flow_nets``);
-- ``"dis"``: shallow feature flow (SFF), a hand-crafted flow with S = 1 (OpenCV DIS in the
-  role of the paper's SIFT-Flow, ``dff_common.classical_flow.DISFlow``);
-- ``"zero"``: feature copying, zero flow and S = 1 (``dff_common.classical_flow.ZeroFlow``).
+- ``DISFlow``: shallow feature flow (SFF), a hand-crafted flow with S = 1 (OpenCV DIS in the
+  role of the paper's SIFT-Flow, ``dff_common.classical_flow``);
+- ``ZeroFlow``: feature copying, zero flow and S = 1.
 
 Every flow function maps ``(key, cur)`` frames at the flow network's input resolution to
 ``(flow, scale)``: flow ``(N, 2, h, w)`` in feature-map pixels pointing from the current frame
-into the key frame, scale ``(N, C, h, w)`` or None.
+into the key frame, scale ``(N, C, h, w)`` or None. The plugins register these classes under
+their names (mmseg ``MODELS``, detectron2 ``DFF_FLOW_FUNCTION_REGISTRY``) and build them with
+:func:`accepted_arguments`: each class takes what it needs of what the model offers
+(``feat_channels`` for the scale field, ``mean`` for DIS).
 """
 
-from torch import nn
+import inspect
+from collections.abc import Mapping
 
-from dff_common.classical_flow import CLASSICAL_FLOWS
+from dff_common.classical_flow import DISFlow, ZeroFlow
 from dff_common.flow_nets import FLOW_NETS
 
-__all__ = ["FLOW_FUNCTIONS", "build_flow_function", "is_flow_network"]
+__all__ = ["FLOW_FUNCTIONS", "accepted_arguments", "build_flow_function"]
 
-FLOW_FUNCTIONS = {**FLOW_NETS, **CLASSICAL_FLOWS}
-
-
-def is_flow_network(name: str) -> bool:
-    """True for a trainable flow network (with a scale field), False for a hand-crafted flow."""
-    return name in FLOW_NETS
+FLOW_FUNCTIONS = {cls.__name__: cls for cls in (*FLOW_NETS.values(), DISFlow, ZeroFlow)}
 
 
-def build_flow_function(name: str, feat_channels: int = 1024, **kwargs) -> nn.Module:
-    """Build the flow function F called ``name``.
+def accepted_arguments(cls: type, offered: Mapping) -> dict:
+    """The entries of ``offered`` that ``cls`` (an ``__init__`` of it or of a base) takes."""
+    names = {
+        name
+        for klass in cls.__mro__
+        if "__init__" in vars(klass)
+        for name in inspect.signature(klass.__init__).parameters
+    }
+    return {key: value for key, value in offered.items() if key in names}
+
+
+def build_flow_function(name: str, offered: Mapping | None = None, **kwargs):
+    """Build the flow function F of class ``name`` (one of ``FLOW_FUNCTIONS``).
 
     Args:
-        name (str): one of ``FLOW_FUNCTIONS`` (module docstring).
-        feat_channels (int): channels C of the scale field of a flow network (those of the
-            propagated feature maps); unused by hand-crafted flows. Defaults to 1024.
-        **kwargs: the flow function's own arguments: ``norm``, ``flow_factor`` for networks;
-            ``preset``, ``mean``, ``input_std`` for ``"dis"``.
+        name (str): class name, e.g. ``"FlowNetSimple"`` or ``"DISFlow"``.
+        offered (Mapping, optional): arguments passed where the class takes them, e.g.
+            ``feat_channels`` (scale-field channels) and ``mean`` (pixel mean for DIS).
+        **kwargs: the class's own arguments (``norm``, ``flow_factor``, ``preset``, ...).
 
     Returns:
         nn.Module: ``flow, scale = F(key, cur)``.
@@ -46,6 +55,5 @@ def build_flow_function(name: str, feat_channels: int = 1024, **kwargs) -> nn.Mo
         raise ValueError(
             f"unknown flow function {name!r}; valid names: {', '.join(FLOW_FUNCTIONS)}"
         )
-    if is_flow_network(name):
-        kwargs["feat_channels"] = feat_channels
-    return FLOW_FUNCTIONS[name](**kwargs)
+    cls = FLOW_FUNCTIONS[name]
+    return cls(**accepted_arguments(cls, offered or {}), **kwargs)

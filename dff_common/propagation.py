@@ -239,8 +239,8 @@ class FeaturePropagation(nn.Module):
         """Propagated features f_i of the current frames.
 
         Args:
-            f_key (Tensor | Sequence[Tensor | None]): ``(N, C, h, w)`` key-frame features f_k,
-                or one map per level (see :meth:`propagate`).
+            f_key (Tensor | Sequence | Mapping): ``(N, C, h, w)`` key-frame features f_k, or
+                one map per level (see :meth:`propagate`).
             key_images (Tensor): ``(N, 3, H, W)`` key frames I_k, feature-network normalisation.
             cur_images (Tensor): ``(N, 3, H, W)`` current frames I_i.
             same_frame (Tensor, optional): ``(N,)`` bool, True where I_i is I_k (key offset 0):
@@ -249,7 +249,7 @@ class FeaturePropagation(nn.Module):
                 in each step. Defaults to None (propagate all).
 
         Returns:
-            Tensor | tuple: features f_i, in the structure of ``f_key``.
+            Tensor | tuple | dict: features f_i, in the structure of ``f_key``.
         """
         _check_frames(key_images, cur_images)
         n = cur_images.shape[0]
@@ -271,7 +271,9 @@ class FeaturePropagation(nn.Module):
         keep = same_frame.view(-1, 1, 1, 1)
         if isinstance(f_key, torch.Tensor):
             return torch.where(keep, f_key, f_cur)
-        return tuple(None if k is None else torch.where(keep, k, c) for k, c in zip(f_key, f_cur))
+        if isinstance(f_key, Mapping):
+            return {name: _keep(keep, f_key[name], f_cur[name]) for name in f_key}
+        return tuple(_keep(keep, k, c) for k, c in zip(f_key, f_cur))
 
     def extra_repr(self) -> str:
         levels = "" if self.level_channels is None else f", level_channels={self.level_channels}"

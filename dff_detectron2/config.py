@@ -16,10 +16,9 @@ def add_dff_config(cfg: CN) -> CN:
     """
     _C = cfg
     _C.MODEL.DFF = CN()
-    # What runs on a non-key frame (Table 3/4): "dff" (flow network F + warp W, the paper),
-    # "frame" (the per-frame network N on every frame; no flow network is built), "sff"
-    # (shallow feature flow: OpenCV DIS optical flow instead of F, no training of F), "copy"
-    # (zero flow and no scale: the key frame's features are reused as they are).
+    # What runs on a non-key frame (Table 3/4): "dff" (the flow function FLOW.NAME + warp W:
+    # DFF with a flow network, SFF with "DISFlow", feature copying with "ZeroFlow") or "frame"
+    # (the per-frame network N on every frame; no flow function is built).
     _C.MODEL.DFF.MODE = "dff"
     # Key frame duration length l (Sec. 3, Eq. 7): a key frame every l frames at test time;
     # 10 on ImageNet VID (Sec. 5.2).
@@ -48,21 +47,20 @@ def add_dff_config(cfg: CN) -> CN:
     # Normalisation layers: "FrozenBN" (paper: BatchNorm frozen), "BN" (trainable batch
     # statistics, for training from scratch), "GN" (32 groups).
     _C.MODEL.DFF.FEATURE.NORM = "FrozenBN"
-    # ImageNet weights in torchvision's ResNet layout ("" = random initialisation).
-    _C.MODEL.DFF.FEATURE.WEIGHTS = ""
+    # Initial weights (ImageNet ResNet, FlowNet on Flying Chairs) come with MODEL.WEIGHTS, one
+    # file written by tools/convert_weights.py, loaded by detectron2's DetectionCheckpointer.
 
     # Flow network F (Sec. 4, Appendix A) and scale function S (Sec. 3).
     _C.MODEL.DFF.FLOW = CN()
-    _C.MODEL.DFF.FLOW.NAME = "flownet"  # "flownet" | "flownet_half" | "flownet_inception"
-    _C.MODEL.DFF.FLOW.NORM = ""  # "" (paper: no normalisation) or "BN"
-    # Pre-trained flow weights (Flying Chairs in the paper; "" = random initialisation).
-    _C.MODEL.DFF.FLOW.WEIGHTS = ""
+    # The flow function F, a name in DFF_FLOW_FUNCTION_REGISTRY: "FlowNetSimple" (Table 6),
+    # "FlowNetHalf" (Table 7), "FlowNetInception" (Table 8), "DISFlow" (SFF: hand-crafted, S = 1),
+    # "ZeroFlow" (feature copying).
+    _C.MODEL.DFF.FLOW.NAME = "FlowNetSimple"
+    _C.MODEL.DFF.FLOW.NORM = ""  # "" (paper: no normalisation) or "BN" (kept frozen)
     # Multiplier of F's flow output into feature-map pixels: FlowNet predicts flow / 20 in
     # pixels of its input at stride 4, so 20 / 8 = 2.5 for feature maps at stride 8 of the
     # half-size input (Sec. 4; the authors' code). Pitfall 1 of PEERS.md: leaving it out.
     _C.MODEL.DFF.FLOW.FLOW_FACTOR = 2.5
-    # Layout of FLOW.WEIGHTS for FlowNetS: "auto", "mmflow", "flownet_pytorch" or "dff".
-    _C.MODEL.DFF.FLOW.WEIGHTS_LAYOUT = "auto"
     # F sees both frames resized by this factor: "half-sized" input (Sec. 4; 300 vs 600).
     _C.MODEL.DFF.FLOW.INPUT_SCALE = 0.5
     # Flow-net input is (RGB - mean) / FLOW.INPUT_STD (the authors' code: 255).
@@ -72,9 +70,9 @@ def add_dff_config(cfg: CN) -> CN:
     _C.MODEL.DFF.FLOW.LR_FACTOR = 1.0
     # Use the scale field S_{i->k} of Eq. 3 (the paper's ablation removes it: S = 1).
     _C.MODEL.DFF.FLOW.USE_SCALE = True
-    # SFF (Table 3): OpenCV DIS flow preset, "ultrafast" | "fast" | "medium" (the roles of
-    # SIFT-Flow's fast and slow parameter sets).
-    _C.MODEL.DFF.FLOW.SFF_PRESET = "medium"
+    # SFF (Table 3) with "DISFlow": OpenCV DIS flow preset, "ultrafast" | "fast" | "medium"
+    # (the roles of SIFT-Flow's fast and slow parameter sets).
+    _C.MODEL.DFF.FLOW.DIS_PRESET = "medium"
 
     # R-FCN detection branch on the second half of f (Sec. 4 "Object Detection").
     _C.MODEL.DFF.RFCN = CN()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import yaml
+from detectron2 import model_zoo
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, get_cfg
 from detectron2.modeling import build_model
@@ -11,14 +13,37 @@ from torch import nn
 
 from dff_detectron2.config import add_dff_config
 
-__all__ = ["get_dff_cfg", "load_model"]
+__all__ = ["MODEL_ZOO_PREFIX", "get_dff_cfg", "load_model"]
+
+# ``_BASE_: "model_zoo:COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml"`` in a DFF YAML: the
+# image model is a config of detectron2's model zoo (as installed), wrapped unchanged.
+MODEL_ZOO_PREFIX = "model_zoo:"
+
+
+def _merge_dff_yaml(cfg: CfgNode, path: str) -> None:
+    """``cfg.merge_from_file(path)``, where ``_BASE_`` may name a model-zoo config."""
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    base = data.get("_BASE_")
+    if not (isinstance(base, str) and base.startswith(MODEL_ZOO_PREFIX)):
+        cfg.merge_from_file(path)
+        return
+    try:
+        zoo_file = model_zoo.get_config_file(base[len(MODEL_ZOO_PREFIX) :])
+    except RuntimeError as err:
+        raise FileNotFoundError(f"{path}: _BASE_ {base!r}: {err}") from err
+    cfg.merge_from_file(zoo_file)
+    del data["_BASE_"]
+    cfg.merge_from_other_cfg(CfgNode(data))
 
 
 def get_dff_cfg(config: str | CfgNode, opts: Sequence = ()) -> CfgNode:
     """A frozen detectron2 config with the DFF keys, from a YAML file (or a config) and opts.
 
     Args:
-        config (str | CfgNode): a YAML file (``_BASE_`` chains allowed) or a config to copy.
+        config (str | CfgNode): a YAML file (``_BASE_`` chains allowed; a top-level ``_BASE_``
+            of ``"model_zoo:<path>"`` starts from detectron2's model-zoo config ``<path>``) or a
+            config to copy.
         opts (Sequence): ``KEY VALUE`` overrides, as on detectron2's command lines.
 
     Returns:
@@ -30,7 +55,7 @@ def get_dff_cfg(config: str | CfgNode, opts: Sequence = ()) -> CfgNode:
     else:
         cfg = get_cfg()
         add_dff_config(cfg)
-        cfg.merge_from_file(config)
+        _merge_dff_yaml(cfg, config)
     cfg.merge_from_list(list(opts))
     cfg.freeze()
     return cfg
@@ -38,6 +63,8 @@ def get_dff_cfg(config: str | CfgNode, opts: Sequence = ()) -> CfgNode:
 
 def load_model(config: str | CfgNode, weights: str | None = None, opts: Sequence = ()) -> nn.Module:
     """The model of ``config`` with ``weights`` loaded by ``DetectionCheckpointer``, in eval mode.
+
+    Building reads no file: every weight comes from the checkpoint.
 
     Args:
         config (str | CfgNode): YAML file or config (see :func:`get_dff_cfg`).
@@ -47,10 +74,7 @@ def load_model(config: str | CfgNode, weights: str | None = None, opts: Sequence
     Returns:
         nn.Module: the model, on ``MODEL.DEVICE``, in eval mode.
     """
-    # the checkpoint holds every weight: the initial ImageNet / Flying Chairs ones are not read
-    # (temporary: building the model still reads them; to go once the builders stop reading)
-    initial = ["MODEL.DFF.FEATURE.WEIGHTS", "", "MODEL.DFF.FLOW.WEIGHTS", ""]
-    cfg = get_dff_cfg(config, [*opts, *initial])
+    cfg = get_dff_cfg(config, opts)
     model = build_model(cfg)
     weights = cfg.MODEL.WEIGHTS if weights is None else weights
     if weights:

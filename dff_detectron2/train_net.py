@@ -16,15 +16,14 @@ import os
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
 import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
-from dff_detectron2.config import add_dff_config
 from dff_detectron2.data_loader import build_dff_test_loader, build_dff_train_loader
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
 from dff_detectron2.evaluator import VIDEvaluator
+from dff_detectron2.load import get_dff_cfg
 
 __all__ = ["Trainer", "main", "setup"]
 
@@ -89,11 +88,7 @@ class Trainer(DefaultTrainer):
 
 def setup(args):
     """Config from ``args.config_file`` and ``args.opts``, frozen, with detectron2's setup."""
-    cfg = get_cfg()
-    add_dff_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    cfg = get_dff_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
     return cfg
 

@@ -20,8 +20,8 @@ def load_model(
 
     Like ``mmseg.apis.init_model``: building reads no file and ``init_weights()`` is not run,
     so the initial weights of ``init_cfg`` (ImageNet, Flying Chairs) are neither read nor
-    needed; the checkpoint holds every weight. ``model.cfg`` is the config and ``model.dataset_meta`` the
-    checkpoint's ``meta.dataset_meta`` (if any).
+    needed; the checkpoint holds every weight. ``model.cfg`` is the config and
+    ``model.dataset_meta`` the checkpoint's ``meta.dataset_meta`` (if any).
 
     Args:
         config (str | Config): mmseg Python config file or a loaded config.

@@ -3,15 +3,15 @@
 from .data_preprocessor import VideoSegDataPreProcessor
 from .dff_segmentor import DFFSegmentor
 from .dilated_resnet import DilatedResNet
-from .flow_functions import DISFlow, FlowNet, FlowNetHalf, FlowNetInception, ZeroFlow
+from .flow_functions import DISFlow, FlowNetHalf, FlowNetInception, FlowNetSimple, ZeroFlow
 
 __all__ = [
     "DFFSegmentor",
     "DISFlow",
     "DilatedResNet",
-    "FlowNet",
     "FlowNetHalf",
     "FlowNetInception",
+    "FlowNetSimple",
     "VideoSegDataPreProcessor",
     "ZeroFlow",
 ]

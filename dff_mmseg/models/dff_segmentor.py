@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from mmengine.config import ConfigDict
 from mmseg.models import EncoderDecoder
@@ -20,6 +18,7 @@ from torch import Tensor, nn
 
 from dff_common.data.pairs import check_interval
 from dff_common.engine import DFFInferenceEngine
+from dff_common.flow_functions import accepted_arguments
 from dff_common.norm import freeze_batchnorm
 from dff_common.propagation import FeaturePropagation
 from dff_common.scheduler import build_scheduler
@@ -110,7 +109,7 @@ class DFFSegmentor(EncoderDecoder):
     Args:
         backbone (dict): the image segmentor's backbone.
         decode_head (dict): its decode head.
-        flow_net (dict | None): the flow function F, a registered ``FlowNet``,
+        flow_net (dict | None): the flow function F, a registered ``FlowNetSimple``,
             ``FlowNetHalf``, ``FlowNetInception`` (scale field of the propagated channels;
             ``init_cfg=dict(type='Pretrained', checkpoint=...)`` for Flying Chairs weights),
             ``DISFlow`` (SFF) or ``ZeroFlow`` (copying); None: no F (Frame).
@@ -201,21 +200,12 @@ class DFFSegmentor(EncoderDecoder):
 
     @staticmethod
     def _build_flow_function(cfg: ConfigType, feat_channels: int, mean: list) -> nn.Module:
-        """Build F, giving it those of ``feat_channels`` and ``mean`` that its class takes (an
-        ``__init__`` of its class or of a base class names them)."""
+        """Build F, giving it those of ``feat_channels`` and ``mean`` that its class takes."""
         cls = MODELS.get(cfg["type"])
         if cls is None:
             raise KeyError(f"flow_net type {cfg['type']!r} is not registered in mmseg's MODELS")
-        accepted = {
-            name
-            for klass in cls.__mro__
-            if "__init__" in vars(klass)
-            for name in inspect.signature(klass.__init__).parameters
-        }
-        offered = dict(feat_channels=feat_channels, mean=mean)
-        return MODELS.build(
-            dict(cfg), default_args={k: offered[k] for k in offered if k in accepted}
-        )
+        offered = accepted_arguments(cls, dict(feat_channels=feat_channels, mean=mean))
+        return MODELS.build(dict(cfg), default_args=offered)
 
     def init_weights(self) -> None:
         """mmengine's initialisation, then the flow network's (its ``Pretrained`` weights)."""

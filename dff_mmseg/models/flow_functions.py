@@ -1,7 +1,7 @@
 """The flow functions F of Table 3 registered in mmseg's ``MODELS``.
 
-``FlowNet`` (Table 6), ``FlowNetHalf`` (Table 7), ``FlowNetInception`` (Table 8) with the scale
-field, and the untrained ``DISFlow`` (SFF) and ``ZeroFlow`` (feature copying) of
+``FlowNetSimple`` (Table 6), ``FlowNetHalf`` (Table 7), ``FlowNetInception`` (Table 8) with the
+scale field, and the untrained ``DISFlow`` (SFF) and ``ZeroFlow`` (feature copying) of
 ``dff_common``. The flow networks take ``init_cfg=dict(type='Pretrained', checkpoint=FILE,
 layout='auto', bgr_to_rgb=False)``: a flow network pre-trained on Flying Chairs (Sec. 4), in a
 layout of ``dff_common.checkpoint.load_flownets``; the scale field is never loaded, it starts
@@ -20,7 +20,7 @@ from dff_common.classical_flow import DISFlow, ZeroFlow
 
 from .pretrained import PretrainedInitMixin
 
-__all__ = ["DISFlow", "FlowNet", "FlowNetHalf", "FlowNetInception", "ZeroFlow"]
+__all__ = ["DISFlow", "FlowNetHalf", "FlowNetInception", "FlowNetSimple", "ZeroFlow"]
 
 
 class _PretrainedFlowNet(PretrainedInitMixin):
@@ -33,7 +33,7 @@ class _PretrainedFlowNet(PretrainedInitMixin):
 
 
 @MODELS.register_module()
-class FlowNet(_PretrainedFlowNet, flow_nets.FlowNetSimple):
+class FlowNetSimple(_PretrainedFlowNet, flow_nets.FlowNetSimple):
     """FlowNet "Simple" (Table 6), the paper's default flow network."""
 
 

@@ -22,9 +22,8 @@ def make_tiny_cfg(*opts):
     cfg.merge_from_list(
         [
             "MODEL.DFF.FEATURE.OUT_CHANNELS", 64,
-            "MODEL.DFF.FLOW.NAME", "flownet_half",
+            "MODEL.DFF.FLOW.NAME", "FlowNetHalf",
             "MODEL.DFF.FLOW.NORM", "",
-            "MODEL.DFF.FLOW.WEIGHTS", "",
             "MODEL.ROI_HEADS.NUM_CLASSES", 3,
             "MODEL.RPN.POST_NMS_TOPK_TRAIN", 20,
             "MODEL.RPN.POST_NMS_TOPK_TEST", 20,

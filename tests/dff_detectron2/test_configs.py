@@ -36,7 +36,7 @@ def test_config_loads(path):
 
 def test_paper_settings():
     cfg = _load("configs/dff_detectron2/DFF_RFCN_R101_FlowNet.yaml")
-    assert cfg.MODEL.DFF.FEATURE.DEPTH == 101 and cfg.MODEL.DFF.FLOW.NAME == "flownet"
+    assert cfg.MODEL.DFF.FEATURE.DEPTH == 101 and cfg.MODEL.DFF.FLOW.NAME == "FlowNetSimple"
     assert cfg.MODEL.DFF.KEY_FRAME_INTERVAL == 10
     assert tuple(cfg.MODEL.DFF.KEY_OFFSET_RANGE) == (-9, 0)
     assert cfg.MODEL.DFF.FLOW.INPUT_SCALE == 0.5 and cfg.INPUT.MIN_SIZE_TRAIN == (600,)
@@ -54,7 +54,9 @@ def test_paper_settings():
     frame = _load("configs/dff_detectron2/Frame_RFCN_R101.yaml")
     assert frame.MODEL.DFF.MODE == "frame" and frame.MODEL.DFF.TEST.MODE == "frame"
     fix_n = _load("configs/dff_detectron2/DFF_RFCN_R101_FlowNet_fixN.yaml")
-    assert fix_n.MODEL.DFF.FREEZE_RECOGNITION and fix_n.MODEL.WEIGHTS.endswith("model_final.pth")
+    assert fix_n.MODEL.DFF.FREEZE_RECOGNITION and fix_n.MODEL.WEIGHTS.endswith(
+        "model_final_flownet.pth"
+    )
     assert _load("configs/dff_detectron2/DFF_RFCN_R101_FlowNet_fixF.yaml").MODEL.DFF.FREEZE_FLOW
     assert (
         _load("configs/dff_detectron2/DFF_RFCN_R101_FlowNet_split12.yaml").MODEL.DFF.NUM_TASK_LAYERS
@@ -128,7 +130,7 @@ def test_flow_factor_key_reaches_the_flow_network():
     flows = []
     for factor in (2.5, 5.0):
         cfg = _load("configs/dff_detectron2/Synthetic_DFF_RFCN_R50_FlowNetHalf.yaml")
-        cfg.merge_from_list(["MODEL.DFF.FLOW.WEIGHTS", "", "MODEL.DFF.FLOW.FLOW_FACTOR", factor])
+        cfg.merge_from_list(["MODEL.DFF.FLOW.FLOW_FACTOR", factor])
         torch.manual_seed(0)
         net = build_model(cfg).propagation.flow_net.eval()
         assert net.flow_factor == factor

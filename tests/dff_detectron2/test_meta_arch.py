@@ -172,7 +172,8 @@ def test_interval_one_and_frame_mode_are_per_frame(model):
 
 
 def test_copy_mode_reuses_the_key_frame_features(tiny_cfg):
-    model = _model(tiny_cfg, "MODEL.DFF.MODE", "copy").eval()
+    model = _model(tiny_cfg, "MODEL.DFF.FLOW.NAME", "ZeroFlow").eval()
+    assert not model.propagation.use_scale  # S = 1 for a hand-crafted flow
     frames = _frames(2)
     with torch.no_grad():
         outs = [

@@ -277,7 +277,7 @@ def test_missing_or_wrong_files_name_the_file(tmp_path, resnet50_file):
         init(backbone=pretrained(flow_path))
     # FlowNet Half weights into the full FlowNet: a shape mismatch, naming file and key
     with pytest.raises(ValueError, match=r"flownets_mmflow.pth.*conv1.conv.weight"):
-        init(flow_net=dict(type="FlowNet", **pretrained(flow_path)))
+        init(flow_net=dict(type="FlowNetSimple", **pretrained(flow_path)))
     garbage = tmp_path / "truncated.pth"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="truncated.pth"):

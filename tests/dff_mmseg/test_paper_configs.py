@@ -28,7 +28,7 @@ DFF = "dff_r101-flownet_8xb1-20k_cityscapes-video-1024x2048.py"
 PAPER_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*_8xb1-20k_*.py"))
 # the flow component of a config name -> (flow_net.type, its Flying Chairs checkpoint name)
 FLOWS = {
-    "flownet": ("FlowNet", "flownet"),
+    "flownet": ("FlowNetSimple", "flownet"),
     "flownet-half": ("FlowNetHalf", "flownet_half"),
     "flownet-inception": ("FlowNetInception", "flownet_inception"),
     "dis": ("DISFlow", None),
@@ -81,7 +81,7 @@ def test_paper_config_model_settings():
     head = model.decode_head  # one 1x1 conv: FCNHead without convs, no dropout (Sec. 4)
     assert head.type == "FCNHead" and head.num_convs == 0 and head.concat_input is False
     assert head.dropout_ratio == 0 and head.in_channels == head.channels == 1024
-    assert model.flow_net.type == "FlowNet"  # FlowNet (Table 6), pre-trained on Flying Chairs
+    assert model.flow_net.type == "FlowNetSimple"  # FlowNet (Table 6), pre-trained on Flying Chairs
     assert model.flow_net.init_cfg == dict(
         type="Pretrained", checkpoint="checkpoints/flownet_flyingchairs_dff.pth"
     )

@@ -39,7 +39,7 @@ model = dict(
         ),
     ),
     flow_net=dict(
-        type="FlowNet",  # FlowNet | FlowNetHalf | FlowNetInception | DISFlow (SFF) | ZeroFlow
+        type="FlowNetSimple",  # FlowNet | FlowNetHalf | FlowNetInception | DISFlow (SFF) | ZeroFlow
         # FlowNet predicts flow / 20 in its input's pixels at stride 4; x 20 / 8 gives pixels of
         # the stride-8 grid of the half-size input, the feature map's (Sec. 4)
         flow_factor=2.5,
