@@ -6,7 +6,7 @@ import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from dff_common.data.imagenet_vid import make_synthetic_vid
+from dff_common.data.synthetic_vid import make_synthetic_vid
 from dff_detectron2.datasets import register_imagenet_vid
 from dff_detectron2.train_net import Trainer, main
 
