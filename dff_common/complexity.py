@@ -218,6 +218,7 @@ def measure_complexity(
     image_size: Sequence[int],
     flow_input_scale: float = 0.5,
     scale_head: str = "scale_field",
+    device: str | torch.device = "cpu",
 ) -> PartCosts:
     """Count the five complexities of Eq. (5) by running each network once on zero inputs.
 
@@ -232,14 +233,15 @@ def measure_complexity(
         scale_head (str): name of the flow network's submodule computing the scale field S;
             its MACs are O(S), the rest of the flow network's are O(F).
             Defaults to "scale_field" (``dff_common.flow_nets``).
+        device (str | torch.device): where the networks are. Defaults to "cpu".
 
     Returns:
         PartCosts: the complexities, in multiply-adds.
     """
     height, width = image_size
-    images = torch.zeros(1, 3, height, width)
+    images = torch.zeros(1, 3, height, width, device=device)
     feature_counts, features = _count(feature_net, images)
-    frames = torch.zeros(1, 3, *_flow_input_size(image_size, flow_input_scale))
+    frames = torch.zeros(1, 3, *_flow_input_size(image_size, flow_input_scale), device=device)
     o_flow, o_scale = flow_and_scale_macs(flow_net, frames, scale_head)
     return PartCosts(
         feature_net=feature_counts[""],
