@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from dff_common.feature_net import DilatedResNetFeatureNet
-from dff_common.flow_nets import build_flow_net
+from dff_common.flow_nets import FLOW_NETS, build_flow_net
 
 __all__ = [
     "PAPER_TABLE2",
@@ -290,7 +290,7 @@ class Table2Row:
 
 def table2(
     depths: Sequence[int] = (50, 101),
-    flow_nets: Sequence[str] = ("flownet", "flownet_half", "flownet_inception"),
+    flow_nets: Sequence[str] = tuple(FLOW_NETS),
     image_size: Sequence[int] = (600, 1000),
     scale_head: str = "scale_field",
 ) -> list[Table2Row]:
