@@ -10,13 +10,14 @@ compat.apply()  # before the first mmseg import: mmcv-lite has no compiled `mmcv
 
 from .apis import load_model  # noqa: E402
 from .datasets import CityscapesVideoDataset, LoadVideoFrames  # noqa: E402
-from .evaluation import KeyDistanceIoUMetric  # noqa: E402
+from .evaluation import IntervalIoUMetric, KeyDistanceIoUMetric  # noqa: E402
 from .models import DFFSegmentor, DISFlow, VideoSegDataPreProcessor, ZeroFlow  # noqa: E402
 
 __all__ = [
     "CityscapesVideoDataset",
     "DFFSegmentor",
     "DISFlow",
+    "IntervalIoUMetric",
     "KeyDistanceIoUMetric",
     "LoadVideoFrames",
     "VideoSegDataPreProcessor",
