@@ -32,6 +32,7 @@ __all__ = [
     "TRAININGS",
     "checkpoint_of",
     "evaluate",
+    "learns_flow",
     "load_segmentor",
     "prepare",
     "run_options",
