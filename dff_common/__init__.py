@@ -4,7 +4,7 @@ The public names below are the stable API (docs/ARCHITECTURE.md); the plugins
 ``dff_detectron2`` and ``dff_mmseg`` adapt them to their frameworks.
 """
 
-from .complexity import ComplexityReport, complexity_ratio, count_flops, speedup, table2
+from .complexity import PartCosts, cost_ratio, count_flops, speedup, table2
 from .engine import DFFInferenceEngine, FrameOutput, StepOutput
 from .feature_net import DilatedResNetFeatureNet
 from .flow_nets import FLOW_NETS, FlowNetInception, FlowNetSimple, build_flow_net
@@ -15,12 +15,12 @@ from .scheduler import (
     KeyFrameScheduler,
     build_scheduler,
 )
+from .timing import Timer
 from .warp import FeatureWarp, warp
 
 __all__ = [
     "FLOW_NETS",
     "AdaptiveScheduler",
-    "ComplexityReport",
     "DFFInferenceEngine",
     "DilatedResNetFeatureNet",
     "FeaturePropagation",
@@ -30,10 +30,12 @@ __all__ = [
     "FlowNetSimple",
     "FrameOutput",
     "KeyFrameScheduler",
+    "PartCosts",
     "StepOutput",
+    "Timer",
     "build_flow_net",
     "build_scheduler",
-    "complexity_ratio",
+    "cost_ratio",
     "count_flops",
     "resize_flow",
     "speedup",

@@ -1,5 +1,9 @@
 """Inference complexity of Deep Feature Flow (Zhu et al., CVPR 2017, Sec. 3, Eq. 5-7, Table 2).
 
+The cost ratio r of Eq. 5 and the speedup of Eq. 7 take the five part costs in any one unit
+(:class:`PartCosts`): multiply-adds counted here, or milliseconds timed by
+:mod:`dff_common.timing`.
+
 Complexities O(.) are counted in **multiply-adds** (MACs) per frame: torch's
 ``FlopCounterMode`` counts a multiply-add as 2 FLOPs, every count here is that number halved.
 The paper's Table 2 reports only ratios (1/r, Eq. 6), which do not depend on the unit.
@@ -23,13 +27,13 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from dff_common.feature_net import DilatedResNetFeatureNet
-from dff_common.flow_nets import build_flow_net
+from dff_common.flow_nets import FLOW_NETS, build_flow_net
 
 __all__ = [
     "PAPER_TABLE2",
-    "ComplexityReport",
+    "PartCosts",
     "Table2Row",
-    "complexity_ratio",
+    "cost_ratio",
     "count_flops",
     "flop_counts",
     "flow_and_scale_macs",
@@ -131,41 +135,44 @@ def flow_and_scale_macs(
 
 
 @dataclasses.dataclass(frozen=True)
-class ComplexityReport:
-    """The complexities of Eq. (5) for one frame, in multiply-adds.
+class PartCosts:
+    """The costs O(.) of Eq. (5) for one frame, all in one unit (multiply-adds or milliseconds).
+
+    Parts run together (the flow network computes F and S in one forward; its time then holds
+    both) are given as their sum under one name and 0 under the other.
 
     Attributes:
-        feature_net (int): O(N_feat).
-        flow (int): O(F), the flow network without its scale head.
-        scale (int): O(S), the scale field's 1x1 conv (sibling output of the flow network).
-        warp (int): O(W), the bilinear warp and the scale multiplication (Eq. 3).
-        task_net (int): O(N_task).
+        feature_net (float): O(N_feat), on a key frame.
+        flow (float): O(F), the flow network without its scale head.
+        scale (float): O(S), the scale field's 1x1 conv (sibling output of the flow network).
+        warp (float): O(W), the bilinear warp and the scale multiplication (Eq. 3).
+        task_net (float): O(N_task).
     """
 
-    feature_net: int
-    flow: int
-    scale: int
-    warp: int
-    task_net: int
+    feature_net: float
+    flow: float
+    scale: float
+    warp: float
+    task_net: float
 
 
-def complexity_ratio(report: ComplexityReport, approximate: bool = False) -> float:
-    """Per-frame cost ratio r of a non-key frame to a key frame.
+def cost_ratio(costs: PartCosts, approximate: bool = False) -> float:
+    """Per-frame cost ratio r of a non-key frame to a key frame, whatever the unit of ``costs``.
 
     Args:
-        report (ComplexityReport): the complexities.
+        costs (PartCosts): the five part costs.
         approximate (bool): use Eq. (6), ``O(F) / O(N_feat)``, instead of Eq. (5),
             ``(O(F) + O(S) + O(W) + O(N_task)) / (O(N_feat) + O(N_task))``. Defaults to False.
 
     Returns:
         float: r.
     """
-    if report.feature_net <= 0:
-        raise ValueError(f"O(N_feat) must be positive, got {report.feature_net}")
+    if costs.feature_net <= 0:
+        raise ValueError(f"O(N_feat) must be positive, got {costs.feature_net}")
     if approximate:
-        return report.flow / report.feature_net
-    non_key = report.flow + report.scale + report.warp + report.task_net
-    return non_key / (report.feature_net + report.task_net)
+        return costs.flow / costs.feature_net
+    non_key = costs.flow + costs.scale + costs.warp + costs.task_net
+    return non_key / (costs.feature_net + costs.task_net)
 
 
 def speedup(r: float, l: float) -> float:  # noqa: E741 (the paper's symbol)
@@ -205,36 +212,38 @@ def _flow_input_size(image_size: Sequence[int], flow_input_scale: float) -> tupl
 
 
 def measure_complexity(
-    feature_net: nn.Module,
+    feature_net: Callable,
     flow_net: nn.Module,
-    task_net: nn.Module,
+    task_net: Callable,
     image_size: Sequence[int],
     flow_input_scale: float = 0.5,
     scale_head: str = "scale_field",
-) -> ComplexityReport:
+    device: str | torch.device = "cpu",
+) -> PartCosts:
     """Count the five complexities of Eq. (5) by running each network once on zero inputs.
 
     Args:
-        feature_net (nn.Module): N_feat, images ``(1, 3, H, W)`` -> features ``(1, C, h, w)``.
+        feature_net (Callable): N_feat, images ``(1, 3, H, W)`` -> features ``(1, C, h, w)``.
         flow_net (nn.Module): F with its scale head, ``(key, cur)`` frames at the flow
             network's resolution -> ``(flow, scale)`` (``dff_common.flow_nets`` contract).
-        task_net (nn.Module): N_task, features ``(1, C, h, w)`` -> result.
+        task_net (Callable): N_task, features ``(1, C, h, w)`` -> result.
         image_size (Sequence[int]): ``(H, W)`` of the feature network's input.
         flow_input_scale (float): flow network input size / image size (Sec. 4: half).
             Defaults to 0.5.
         scale_head (str): name of the flow network's submodule computing the scale field S;
             its MACs are O(S), the rest of the flow network's are O(F).
             Defaults to "scale_field" (``dff_common.flow_nets``).
+        device (str | torch.device): where the networks are. Defaults to "cpu".
 
     Returns:
-        ComplexityReport: the complexities, in multiply-adds.
+        PartCosts: the complexities, in multiply-adds.
     """
     height, width = image_size
-    images = torch.zeros(1, 3, height, width)
+    images = torch.zeros(1, 3, height, width, device=device)
     feature_counts, features = _count(feature_net, images)
-    frames = torch.zeros(1, 3, *_flow_input_size(image_size, flow_input_scale))
+    frames = torch.zeros(1, 3, *_flow_input_size(image_size, flow_input_scale), device=device)
     o_flow, o_scale = flow_and_scale_macs(flow_net, frames, scale_head)
-    return ComplexityReport(
+    return PartCosts(
         feature_net=feature_counts[""],
         flow=o_flow,
         scale=o_scale,
@@ -281,7 +290,7 @@ class Table2Row:
 
 def table2(
     depths: Sequence[int] = (50, 101),
-    flow_nets: Sequence[str] = ("flownet", "flownet_half", "flownet_inception"),
+    flow_nets: Sequence[str] = tuple(FLOW_NETS),
     image_size: Sequence[int] = (600, 1000),
     scale_head: str = "scale_field",
 ) -> list[Table2Row]:

@@ -10,7 +10,7 @@ compat.apply()  # before the first mmseg import: mmcv-lite has no compiled `mmcv
 
 from .apis import load_model  # noqa: E402
 from .datasets import CityscapesVideoDataset, LoadVideoFrames  # noqa: E402
-from .evaluation import KeyDistanceIoUMetric  # noqa: E402
+from .evaluation import IntervalIoUMetric, KeyDistanceIoUMetric  # noqa: E402
 from .models import (  # noqa: E402
     DFFSegmentor,
     DilatedResNet,
@@ -30,6 +30,7 @@ __all__ = [
     "FlowNetHalf",
     "FlowNetInception",
     "FlowNetSimple",
+    "IntervalIoUMetric",
     "KeyDistanceIoUMetric",
     "LoadVideoFrames",
     "VideoSegDataPreProcessor",

@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+from dff_common.flow_pretraining import pretrain_flow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -109,12 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     flow = work / "flownet_half_synthchairs.pth"
     if not flow.is_file():
         chairs = ROOT / "datasets" / "synthetic_chairs_64x128"
-        make = [] if chairs.exists() else ["--make-synthetic", "1000"]
-        run(
-            "Flow pre-training (FlowNet Half, synthetic Flying Chairs layout)",
-            [py, "tools/pretrain_flow.py", "--data", str(chairs), *make,
-             "--synthetic-size", "64", "128", "--flow-net", "flownet_half", "--norm", "BN",
-             "--iters", "200", "--batch-size", "16", "--output", str(flow)],
+        print("\n=== Flow pre-training (FlowNet Half, synthetic Flying Chairs layout)", flush=True)
+        pretrain_flow(
+            flow, chairs, "flownet_half", 200, make_synthetic=0 if chairs.exists() else 1000,
+            synthetic_size=(64, 128),
         )  # fmt: skip
     seg_dir, det_dir = work / "segmentation", work / "detection"
     print(

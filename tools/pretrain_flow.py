@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
-from dff_common.data.flying_chairs import FlyingChairs, make_synthetic_chairs
+from dff_common.data.flying_chairs import FlyingChairs
+from dff_common.data.synthetic_chairs import make_synthetic_chairs
 from dff_common.flow_io import end_point_error
 from dff_common.flow_nets import (
     FLOW_DIV,

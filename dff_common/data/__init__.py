@@ -1,8 +1,19 @@
-"""Video and flow data in their real on-disk layouts, frame pairs, and synthetic generators.
+"""Video and flow data in their real on-disk layouts, frame pairs, and synthetic sets.
 
-Modules: ``pairs`` (training/evaluation pairs, Sec. 3 and 5.2), ``synthetic`` (moving scenes
-with exact ground truth), ``flying_chairs`` (Flying Chairs layout), ``cityscapes``
-(``leftImg8bit_sequence`` + ``gtFine``), ``imagenet_vid`` (ImageNet VID/DET).
+Readers: ``flying_chairs`` (Flying Chairs layout), ``cityscapes`` (``leftImg8bit_sequence`` +
+``gtFine``), ``imagenet_vid`` (ImageNet VID/DET); ``pairs`` (training/evaluation pairs, Sec. 3
+and 5.2). Writers of synthetic sets in those layouts: ``synthetic_chairs``,
+``synthetic_cityscapes``, ``synthetic_vid``, over ``synthetic`` (moving scenes with exact
+ground truth).
 """
 
-__all__ = ["cityscapes", "flying_chairs", "imagenet_vid", "pairs", "synthetic"]
+__all__ = [
+    "cityscapes",
+    "flying_chairs",
+    "imagenet_vid",
+    "pairs",
+    "synthetic",
+    "synthetic_chairs",
+    "synthetic_cityscapes",
+    "synthetic_vid",
+]

@@ -11,10 +11,10 @@ from dff_common.data.cityscapes import (
     check_frames_exist,
     frame_path,
     list_annotated_frames,
-    make_synthetic_cityscapes,
     read_image,
     read_label,
 )
+from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
 
 SIZE = dict(height=32, width=64)
 

@@ -9,8 +9,8 @@ from torchvision.models import ResNet50_Weights
 
 from dff_common.complexity import (
     PAPER_TABLE2,
-    ComplexityReport,
-    complexity_ratio,
+    PartCosts,
+    cost_ratio,
     count_flops,
     flop_counts,
     measure_complexity,
@@ -68,12 +68,12 @@ def test_speedup_rejects_bad_arguments(r, l):  # noqa: E741
         speedup(r, l)
 
 
-def test_complexity_ratio_eq5_and_eq6():
-    report = ComplexityReport(feature_net=100, flow=8, scale=1, warp=1, task_net=2)
-    assert complexity_ratio(report) == pytest.approx((8 + 1 + 1 + 2) / (100 + 2))
-    assert complexity_ratio(report, approximate=True) == pytest.approx(0.08)
+def test_cost_ratio_eq5_and_eq6():
+    report = PartCosts(feature_net=100, flow=8, scale=1, warp=1, task_net=2)
+    assert cost_ratio(report) == pytest.approx((8 + 1 + 1 + 2) / (100 + 2))
+    assert cost_ratio(report, approximate=True) == pytest.approx(0.08)
     with pytest.raises(ValueError, match="O\\(N_feat\\)"):
-        complexity_ratio(ComplexityReport(0, 8, 1, 1, 2))
+        cost_ratio(PartCosts(0, 8, 1, 1, 2))
 
 
 class TinyFlowNet(nn.Module):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dff_common.data.flying_chairs import SPLIT_FILE, FlyingChairs, make_synthetic_chairs
+from dff_common.data.flying_chairs import SPLIT_FILE, FlyingChairs
+from dff_common.data.synthetic_chairs import make_synthetic_chairs
 from dff_common.flow_io import read_flo, write_flo
 from dff_common.flow_nets import build_flow_net
 

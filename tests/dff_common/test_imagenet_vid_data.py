@@ -8,12 +8,12 @@ from dff_common.data.imagenet_vid import (
     VID_WNIDS,
     load_det_train,
     load_vid,
-    make_synthetic_vid,
     parse_annotation,
     read_image_set,
     snippet_frames,
 )
 from dff_common.data.synthetic import render_video
+from dff_common.data.synthetic_vid import make_synthetic_vid
 
 XML = """<annotation><folder>ILSVRC2015_val_00000000</folder><filename>000000</filename>
 <size><width>64</width><height>48</height></size>{objects}</annotation>"""
@@ -75,7 +75,7 @@ def test_box_on_the_image_edge_is_clipped_to_the_last_pixel(tmp_path):
         (XML.format(objects=OBJECT.format(tid=0, wnid="n02084071", x1=0, y1=0, x2=70, y2=5)),
          "outside its 64x48 image"),
         (XML.format(objects=OBJECT.format(tid=0, wnid="n02084071", x1=9, y1=0, x2=5, y2=5)),
-         "outside its 64x48 image"),
+         r"xmin=9 > xmax=5: its x coordinates are reversed"),
         (XML.format(objects=OBJECT.format(tid="x", wnid="n02084071", x1=0, y1=0, x2=5, y2=5)),
          "<trackid> is not a number"),
     ],
@@ -86,6 +86,17 @@ def test_bad_annotations_name_the_file(tmp_path, text, message):
     with pytest.raises(ValueError, match=message) as info:
         parse_annotation(path)
     assert str(path) in str(info.value)
+
+
+def test_reversed_box_names_the_file_the_object_and_the_axis(tmp_path):
+    objects = OBJECT.format(tid=0, wnid="n02084071", x1=1, y1=2, x2=9, y2=9)
+    objects += OBJECT.format(tid=1, wnid="n02691156", x1=3, y1=30, x2=8, y2=20)
+    path = _xml(tmp_path, objects, name="000007.xml")
+    with pytest.raises(ValueError) as info:
+        parse_annotation(path)
+    assert str(info.value) == (
+        f"{path}: <object> 1 (n02691156) box has ymin=30 > ymax=20: its y coordinates are reversed"
+    )
 
 
 def test_det_schema_skips_the_other_det_classes(tmp_path):

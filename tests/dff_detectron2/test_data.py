@@ -14,7 +14,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import BoxMode
 
-from dff_common.data.imagenet_vid import make_synthetic_vid
+from dff_common.data.synthetic_vid import make_synthetic_vid
 from dff_detectron2.data_loader import MixedSourceBatches
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
 from dff_detectron2.datasets import register_imagenet_vid

@@ -6,7 +6,7 @@ import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from dff_common.data.imagenet_vid import make_synthetic_vid
+from dff_common.data.synthetic_vid import make_synthetic_vid
 from dff_detectron2.datasets import register_imagenet_vid
 from dff_detectron2.train_net import Trainer, main
 
@@ -115,18 +115,18 @@ def test_flow_lr_factor_scales_only_the_flow_network_through_the_schedule(tiny_c
 
 
 def test_table4_reuses_a_final_model_and_retrains_only_when_asked(tiny_cfg, tinyvid, tmp_path):
-    from dff_detectron2.table4 import _train
+    from dff_detectron2.experiment import train_or_load
 
     no_eval = ("DATASETS.TEST", ())
     cfg = _cfg(tiny_cfg, tmp_path, "SOLVER.MAX_ITER", 1, *no_eval)
     saved = Trainer.build_model(cfg)
     DetectionCheckpointer(saved, save_dir=str(tmp_path)).save("model_final")
     before = (tmp_path / "model_final.pth").stat().st_mtime_ns
-    reused = _train(cfg)  # loads the file, trains nothing
+    reused = train_or_load(cfg)  # loads the file, trains nothing
     for key, value in saved.state_dict().items():
         assert torch.equal(reused.state_dict()[key], value), key
     assert (tmp_path / "model_final.pth").stat().st_mtime_ns == before
-    retrained = _train(cfg, retrain=True)
+    retrained = train_or_load(cfg, retrain=True)
     weight = "roi_heads.cls_score_maps.weight"
     assert not torch.equal(retrained.state_dict()[weight], saved.state_dict()[weight])
     assert (tmp_path / "model_final.pth").stat().st_mtime_ns != before
@@ -134,7 +134,9 @@ def test_table4_reuses_a_final_model_and_retrains_only_when_asked(tiny_cfg, tiny
 
 def test_table4_evaluate_matches_detectron2s_test_loop(tiny_cfg, tinyvid, tmp_path, caplog):
     """table4's own loop (which times the model alone) scores like DefaultTrainer.test."""
-    from dff_detectron2.table4 import component_costs, cost_ratios, evaluate
+    from dff_common.complexity import PartCosts, cost_ratio
+    from dff_common.timing import Timer
+    from dff_detectron2.experiment import evaluate, part_costs
 
     cfg = _cfg(tiny_cfg, tmp_path, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0)
     torch.manual_seed(0)
@@ -149,10 +151,11 @@ def test_table4_evaluate_matches_detectron2s_test_loop(tiny_cfg, tinyvid, tmp_pa
     )  # classes absent: nan
     assert metrics["fps"] > 0 and reference["mAP"] >= 0
     image = next(iter(Trainer.build_test_loader(cfg, "tinyvid_vid_val")))[0]["image"]
-    costs = component_costs(model.eval(), image, repeats=1)
-    assert list(costs) == ["N_feat", "F+S+W", "N_task"]
-    (feat_ms, feat_macs), (prop_ms, prop_macs), (_, task_macs) = costs.values()
-    assert feat_ms > 0 and prop_ms > 0 and feat_macs > prop_macs > task_macs > 0
+    ms, macs = part_costs(model.eval(), image, Timer(), repeats=1)
+    prop_ms, prop_macs = ms.flow + ms.scale + ms.warp, macs.flow + macs.scale + macs.warp
+    assert ms.feature_net > 0 and prop_ms > 0
+    assert macs.feature_net > prop_macs > macs.task_net > 0
+    assert ms.scale == 0 and macs.scale > 0 and macs.warp > 0  # F + S timed in one forward
     # Eq. 5: (F+S+W + N_task) / (N_feat + N_task), in time and in MACs
-    hand = {"N_feat": (9.0, 90), "F+S+W": (2.0, 5), "N_task": (1.0, 10)}
-    assert cost_ratios(hand) == (pytest.approx(0.3), pytest.approx(0.15))
+    assert cost_ratio(PartCosts(9.0, 2.0, 0, 0, 1.0)) == pytest.approx(0.3)  # ms
+    assert cost_ratio(PartCosts(90, 5, 0, 0, 10)) == pytest.approx(0.15)  # MACs

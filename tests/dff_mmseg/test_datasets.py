@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dff_common.data.cityscapes import make_synthetic_cityscapes, read_image, read_label
+from dff_common.data.cityscapes import read_image, read_label
+from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
 from dff_mmseg.datasets import CityscapesVideoDataset
 
 META_KEYS = (

@@ -1,11 +1,14 @@
-"""dff_mmseg.table4's preparation: the synthetic set and the flow pre-training command."""
+"""dff_mmseg.table4 and its steps (dff_mmseg.experiment): the synthetic set and the flow
+pre-training command, the options of a run, the command line."""
 
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-from dff_mmseg import table4
+import pytest
+
+from dff_mmseg import experiment, table4
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location(
@@ -30,7 +33,7 @@ def test_prepare_runs_a_pretraining_command_that_parses(tmp_path, monkeypatch):
     )
     commands = []
     monkeypatch.setattr(subprocess, "run", lambda command, check: commands.append(command))
-    table4.prepare(args)
+    experiment.prepare(args.data, args.flow_checkpoint, args.flow_net, args.quick)
     (command,) = commands
     assert command[1] == str(REPO / "tools" / "pretrain_flow.py")
     parsed = pretrain_flow.parse_args(command[2:])  # the tool accepts what table4 passes
@@ -42,5 +45,51 @@ def test_prepare_runs_a_pretraining_command_that_parses(tmp_path, monkeypatch):
     )
     commands.clear()
     (tmp_path / "f.pth").write_bytes(b"")  # an existing checkpoint is reused
-    table4.prepare(args)
+    experiment.prepare(args.data, args.flow_checkpoint, args.flow_net, args.quick)
     assert commands == []
+
+
+def test_quick_uses_its_own_set_and_flow_nets_come_from_flow_nets():
+    assert table4.parse_args(["--quick"]).data == "datasets/synthetic_cityscapes_quick"
+    assert table4.parse_args(["--quick", "--data", "d"]).data == "d"
+    assert table4.parse_args([]).flow_net == "flownet"
+    with pytest.raises(SystemExit):
+        table4.parse_args(["--flow-net", "pwcnet"])
+
+
+def test_run_options_give_f_only_to_learned_flows():
+    roots = [
+        f"{loader}.dataset.data_root=d"
+        for loader in ("train_dataloader", "val_dataloader", "test_dataloader")
+    ]
+    dff, _, _ = experiment.TRAININGS["dff-ft"]
+    assert experiment.run_options(dff, "d", "flownet_half", "f.pth") == [
+        *roots,
+        "model.flow_net.name=flownet_half",
+        "model.flow_net.checkpoint=f.pth",
+        "randomness.seed=0",
+    ]
+    assert experiment.run_options(dff, "d", "flownet_half") == [
+        *roots, "model.flow_net.name=flownet_half", "randomness.seed=0"
+    ]  # fmt: skip
+    for method in ("Frame", "Copy (zero flow)", "SFF (DIS flow)"):
+        config = experiment.METHODS[method][0]
+        assert experiment.run_options(config, "d", "flownet", "f.pth") == [
+            *roots, "randomness.seed=0"
+        ]  # fmt: skip
+
+
+def test_a_run_trains_from_its_initialising_run_unless_done(tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(experiment, "train", lambda *args: trained.append(args))
+    checkpoint = experiment.train_run("dff-fixn", str(tmp_path), "d", "flownet", "f.pth")
+    assert checkpoint == tmp_path / "dff-fixn" / "iter_200.pth"
+    ((config, work_dir, options),) = trained
+    assert (config, work_dir) == (experiment.TRAININGS["dff-fixn"][0], checkpoint.parent)
+    assert options[-1] == f"load_from={tmp_path / 'frame' / 'iter_400.pth'}"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"")
+    experiment.train_run("dff-fixn", str(tmp_path), "d", "flownet", "f.pth")
+    assert len(trained) == 1  # reused
+    experiment.train_run("dff-fixn", str(tmp_path), "d", "flownet", "f.pth", retrain=True)
+    assert len(trained) == 2

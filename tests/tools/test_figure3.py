@@ -1,15 +1,15 @@
-"""tools/figure3.py: the accuracy at key frame interval l from the pairs of each key distance
-(Sec. 5.2), the Eq. 7 curve, r from Algorithm 1's part times, and the written outputs."""
+"""tools/figure3.py: the Eq. 7 curve, the rows of a sweep, the flow pre-training policy, the
+dispatch to the plugins' sweeps and the written outputs."""
 
 import csv
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from dff_common.complexity import speedup
 
@@ -17,38 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location("dff_figure3", REPO / "tools" / "figure3.py")
 figure3 = sys.modules["dff_figure3"] = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(figure3)
-
-# areas summed over the pairs of key distance d (rows) per class (columns); class 2 is absent
-# from the pairs at d = 0 (empty union)
-INTERSECT = np.array([[8.0, 2.0, 0.0], [4.0, 0.0, 1.0]])
-UNION = np.array([[10.0, 4.0, 0.0], [10.0, 6.0, 2.0]])
-
-
-def test_interval_miou_pools_the_pairs_of_the_first_l_distances():
-    # l = 1: IoU (8/10, 2/4, -) -> 65; l = 2: (12/20, 2/10, 1/2) -> 43.33, which is not the
-    # mean 47.5 of the per-distance mIoUs 65 and 30 (d = 1 alone: 4/10, 0/6, 1/2)
-    np.testing.assert_allclose(figure3.interval_miou(INTERSECT, UNION), [65.0, 130 / 3])
-
-
-def test_interval_metric_agrees_with_key_distance_iou_metric():
-    metric = figure3.IntervalIoUMetric(iou_metrics=["mIoU"])
-    metric.dataset_meta = {"classes": ("road", "car", "person")}
-    pred = np.array([[9, 3, 0], [7, 3, 1]])  # union = pred + label - intersect
-    label = UNION - pred + INTERSECT
-    results = [
-        tuple(torch.tensor(a[d]) for a in (INTERSECT, UNION, pred, label)) + (d,) for d in (1, 0)
-    ]
-    metrics = metric.compute_metrics(results)
-    assert metrics["mIoU_l1"] == metrics["mIoU_d0"] == 65.0
-    assert metrics["mIoU_l2"] == pytest.approx(metrics["mIoU"]) == 43.33
-
-
-def test_interval_metric_needs_every_distance_below_the_largest():
-    metric = figure3.IntervalIoUMetric(iou_metrics=["mIoU"])
-    metric.dataset_meta = {"classes": ("road", "car", "person")}
-    areas = tuple(torch.tensor(a[0]) for a in (INTERSECT, UNION, UNION, UNION))
-    with pytest.raises(ValueError, match="not 0 .. L-1"):
-        metric.compute_metrics([(*areas, 0), (*areas, 2)])
 
 
 def test_curve_rows_speedups_follow_eq7():
@@ -65,16 +33,6 @@ def test_curve_rows_speedups_follow_eq7():
     np.testing.assert_allclose([row["speedup_eq7_macs"] for row in rows], [1.0, 2 / 1.1, 5 / 1.4])
     np.testing.assert_allclose([row["speedup"] for row in rows], [1.0, 1.5, 2.25])
     assert [row["accuracy"] for row in rows] == [70.0, 69.0, 66.0]
-
-
-def test_time_ratio_from_part_times_per_frame():
-    # 4-frame snippet; N_feat 100 ms per key frame, F + W 30 ms per non-key frame, N_task 1 ms
-    timings = {
-        1: {"N_feat ms": 100.0, "F + W ms": 0.0, "N_task ms": 1.0},  # 4 key frames
-        2: {"N_feat ms": 50.0, "F + W ms": 15.0, "N_task ms": 1.0},  # keys 0, 2
-        3: {"N_feat ms": 50.0, "F + W ms": 15.0, "N_task ms": 1.0},  # keys 0, 3
-    }
-    assert figure3.time_ratio(timings, [4]) == pytest.approx(31 / 101)
 
 
 def test_write_outputs_from_fake_numbers(tmp_path):
@@ -109,4 +67,80 @@ def test_detection_sweep_names_the_missing_table4_run(tmp_path):
     args = figure3.parse_args(["--task", "det", "--det-table4-dir", str(tmp_path / "t4")])
     assert args.intervals == list(range(1, 21))  # Fig. 3 (top): l = 1 .. 20
     with pytest.raises(SystemExit, match=r"t4/frame/model_final.pth not found.*table4"):
-        figure3.run_detection(args, args.intervals)
+        figure3.run_sweep(args)
+
+
+def test_a_sweep_becomes_rows_with_its_extras():
+    curve = {
+        "checkpoint": "dff.pth",
+        "accuracy": {2: 69.0, 1: 70.0},
+        "fps": {1: 2.0, 2: 3.0},
+        "row_extras": {2: {"W ms": 1.5}},
+        "frame_fps": 2.0,
+        "r_time": 0.25,
+        "r_macs": 0.1,
+    }
+    results = figure3.with_rows({"frame": {"accuracy": 71.0}, "curves": {"flownet": curve}})
+    (done,) = results["curves"].values()
+    assert set(done) == {"checkpoint", "frame_fps", "r_time", "r_macs", "rows"}
+    assert done["rows"] == [
+        {**row, **extra}
+        for row, extra in zip(
+            figure3.curve_rows(curve["accuracy"], curve["fps"], 2.0, 0.25, 0.1), ({}, {"W ms": 1.5})
+        )
+    ]
+    assert results["frame"] == {"accuracy": 71.0} and "row_extras" in curve  # not modified
+
+
+def test_flownet_is_table4s_and_the_others_are_pretrained_once(tmp_path, monkeypatch):
+    args = figure3.parse_args(
+        ["--work-dir", str(tmp_path), "--flow-checkpoint", "t4.pth", "--pretrain-iters", "7"]
+    )
+    commands = []
+    monkeypatch.setattr(subprocess, "run", lambda command, check: commands.append(command))
+    assert figure3.flow_checkpoint("flownet", args) == "t4.pth"
+    assert figure3.flow_checkpoint("flownet_half", args) == str(
+        tmp_path / "flownet_half_synthchairs.pth"
+    )
+    (command,) = commands
+    assert command[1].endswith("tools/pretrain_flow.py")
+    assert command[2:] == [
+        "--data=datasets/synthetic_chairs", "--flow-net=flownet_half", "--iters=7",
+        "--batch-size=16", f"--output={tmp_path / 'flownet_half_synthchairs.pth'}",
+        "--eval-every=7",
+    ]  # fmt: skip
+    (tmp_path / "flownet_half_synthchairs.pth").write_bytes(b"")
+    figure3.flow_checkpoint("flownet_half", args)
+    assert len(commands) == 1  # reused
+
+
+def test_each_task_dispatches_to_its_plugins_sweep(monkeypatch):
+    import dff_detectron2.figure3
+    import dff_mmseg.figure3
+
+    calls = {}
+
+    def fake(task):
+        def sweep(*args):
+            calls[task] = args
+            return {"frame": {}, "curves": {}}
+
+        return sweep
+
+    monkeypatch.setattr(dff_mmseg.figure3, "sweep", fake("seg"))
+    monkeypatch.setattr(dff_detectron2.figure3, "sweep", fake("det"))
+    seg = figure3.parse_args(["--intervals", "5", "1", "--flow-nets", "flownet_half"])
+    figure3.run_sweep(seg)
+    assert calls["seg"][:5] == (
+        "datasets/synthetic_cityscapes", "work_dirs/table4", "work_dirs/figure3",
+        ["flownet_half"], [1, 5],
+    )  # fmt: skip
+    assert calls["seg"][6:] == (6, 2, False)  # --time-snippets, --time-repeats, --retrain
+    det = figure3.parse_args(
+        ["--task", "det", "--det-dff-weights", "flownet=a.pth", "--det-frame-weights", "f.pth"]
+    )
+    figure3.run_sweep(det)
+    assert calls["det"][0] == "datasets/synthetic_vid_64x20" and calls["det"][4] == list(
+        range(1, 21)
+    )
+    assert calls["det"][6:] == (150, "f.pth", {"flownet": "a.pth"}, False)

@@ -1,0 +1,194 @@
+"""The detection experiments on the synthetic ImageNet-VID-layout set (Table 4, Figure 3).
+
+Building blocks of ``dff_detectron2.table4`` and ``dff_detectron2.figure3``: the set written
+and registered (:func:`prepare_synthetic_vid`), a run's config on the synthetic base config
+(:func:`synthetic_cfg`, :func:`schedule_opts`), training with detectron2's trainer or reusing
+its final model (:func:`train_or_load`), evaluation with the VID evaluator and the model's
+frames per second (:func:`evaluate`), and the part costs of Eq. 5 in milliseconds and
+multiply-adds (:func:`part_costs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import torch
+from detectron2.config import CfgNode
+from detectron2.utils.env import seed_all_rng
+from detectron2.utils.logger import log_every_n_seconds
+
+from dff_common.complexity import PartCosts, measure_complexity
+from dff_common.data.synthetic_vid import make_synthetic_vid
+from dff_common.timing import Timer, time_parts
+from dff_detectron2.datasets import register_imagenet_vid
+from dff_detectron2.load import get_dff_cfg, load_model
+from dff_detectron2.train_net import Trainer
+
+__all__ = [
+    "PREFIX",
+    "SYNTHETIC_BASE",
+    "evaluate",
+    "flow_checkpoint_opts",
+    "part_costs",
+    "prepare_synthetic_vid",
+    "schedule_opts",
+    "synthetic_cfg",
+    "train_or_load",
+]
+
+SYNTHETIC_BASE = os.path.join(
+    os.path.dirname(__file__), "..", "configs", "dff_detectron2", "Base-DFF-RFCN-Synthetic.yaml"
+)
+PREFIX = "table4"  # dataset names <PREFIX>_vid_train, ..._vid_val, ..._det_train_30classes
+
+logger = logging.getLogger("dff_detectron2")
+
+
+def prepare_synthetic_vid(root: str, train_videos: int, val_videos: int, seed: int = 0) -> None:
+    """Write the synthetic set at ``root`` unless it exists (30 frames per video, as many DET
+    images as training videos), and register it as ``PREFIX_*``."""
+    if not os.path.isdir(root):
+        make_synthetic_vid(
+            root, num_train_videos=train_videos, num_val_videos=val_videos, num_test_videos=0,
+            num_frames=30, num_det_images=train_videos, seed=seed,
+        )  # fmt: skip
+    register_imagenet_vid(root, PREFIX)
+
+
+def flow_checkpoint_opts(path: str) -> list:
+    """``MODEL.DFF.FLOW.NAME`` / ``NORM`` of a ``tools/pretrain_flow.py`` checkpoint (its
+    ``meta``), so that the model's F is the network the checkpoint holds; [] without one."""
+    if not path:
+        return []
+    meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
+    opts = ["MODEL.DFF.FLOW.NAME", meta["flow_net"]] if "flow_net" in meta else []
+    if "norm" in meta:
+        opts += ["MODEL.DFF.FLOW.NORM", meta["norm"] or ""]
+    return opts
+
+
+def synthetic_cfg(
+    output_dir: str,
+    interval: int,
+    seed: int = 0,
+    flow_weights: str | None = None,
+    opts: Sequence = (),
+) -> CfgNode:
+    """A run's frozen config: ``SYNTHETIC_BASE`` on the ``PREFIX_*`` datasets, no periodic
+    evaluation, key frame duration ``interval``, then ``opts``.
+
+    ``flow_weights``, a ``tools/pretrain_flow.py`` checkpoint, initialises F for training
+    (``MODEL.DFF.FLOW.WEIGHTS``) and sets its network and norm (:func:`flow_checkpoint_opts`).
+    """
+    flow = []
+    if flow_weights is not None:
+        flow = ["MODEL.DFF.FLOW.WEIGHTS", flow_weights, *flow_checkpoint_opts(flow_weights)]
+    return get_dff_cfg(
+        SYNTHETIC_BASE,
+        [
+            "DATASETS.TRAIN", (f"{PREFIX}_vid_train", f"{PREFIX}_det_train_30classes"),
+            "DATASETS.TEST", (f"{PREFIX}_vid_val",),
+            "TEST.EVAL_PERIOD", 0,
+            *flow,
+            "MODEL.DFF.KEY_FRAME_INTERVAL", interval,
+            "OUTPUT_DIR", output_dir,
+            "SEED", seed,
+            *opts,
+        ],
+    )  # fmt: skip
+
+
+def schedule_opts(iters: int, finetune_from: str = "") -> list:
+    """SOLVER options of a synthetic run of ``iters`` iterations (lr divided by 10 at 3/4).
+
+    From ``finetune_from`` (the Frame model: N for DFF, in place of the paper's ImageNet
+    initialisation) the run starts at a tenth of the base lr, without warm-up: at the Frame
+    lr the fine-tuning wrecked N (15 mAP per frame).
+    """
+    opts = ["SOLVER.MAX_ITER", iters, "SOLVER.STEPS", (int(0.75 * iters),)]
+    if finetune_from:
+        base_lr = get_dff_cfg(SYNTHETIC_BASE).SOLVER.BASE_LR
+        opts += ["SOLVER.BASE_LR", base_lr / 10, "SOLVER.WARMUP_ITERS", 0]
+        opts += ["MODEL.WEIGHTS", finetune_from]
+    return opts
+
+
+def train_or_load(cfg: CfgNode, retrain: bool = False) -> torch.nn.Module:
+    """Train with detectron2's trainer (no evaluation: ``DATASETS.TEST`` is emptied), or load
+    ``OUTPUT_DIR/model_final.pth`` when it exists and not ``retrain``."""
+    final = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
+    if os.path.isfile(final) and not retrain:
+        logger.info("reusing %s (--retrain trains again)", final)
+        return load_model(cfg, final)
+    cfg = get_dff_cfg(cfg, ["DATASETS.TEST", ()])
+    seed_all_rng(None if cfg.SEED < 0 else cfg.SEED)  # as default_setup (train_net.py) seeds
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    return trainer.model
+
+
+def evaluate(cfg: CfgNode, model: torch.nn.Module, timer: Timer | None = None) -> dict:
+    """VID metrics and model time per frame on ``cfg.DATASETS.TEST[0]``.
+
+    Args:
+        cfg (CfgNode): the model's config (test set, evaluator settings, output folder).
+        model (nn.Module): the detector; put in eval mode, its key-frame caches reset.
+        timer (Timer, optional): clock of the model calls (data loading excluded). Defaults to
+            wall time on ``MODEL.DEVICE``.
+
+    Returns:
+        dict: ``mAP``, ``AP50_coco``, ``mAP_slow``/``medium``/``fast`` (percent) and ``fps``.
+    """
+    timer = timer or Timer(cfg.MODEL.DEVICE)
+    name = cfg.DATASETS.TEST[0]
+    loader = Trainer.build_test_loader(cfg, name)
+    evaluator = Trainer.build_evaluator(cfg, name, os.path.join(cfg.OUTPUT_DIR, "inference"))
+    evaluator.reset()
+    model.eval()
+    model.reset_videos()
+    seconds, frames = 0.0, 0
+    with torch.no_grad():
+        for inputs in loader:
+            outputs, elapsed = timer.call(model, inputs)
+            seconds += elapsed
+            frames += len(inputs)
+            evaluator.process(inputs, outputs)
+            progress = f"{name}: {frames}/{len(loader)} frames"
+            log_every_n_seconds(logging.INFO, progress, n=10, name="dff_detectron2")
+    metrics = dict(evaluator.evaluate()["bbox"])
+    metrics["fps"] = frames / seconds
+    return metrics
+
+
+@torch.no_grad()
+def part_costs(
+    model: torch.nn.Module, image: torch.Tensor, timer: Timer, repeats: int = 10
+) -> tuple[PartCosts, PartCosts]:
+    """The costs of Eq. 5 of a DFF detector on one test frame, in ms and in multiply-adds.
+
+    Args:
+        model (DFFRCNN): a DFF model (with a propagation module), in eval mode.
+        image (Tensor): ``(3, H, W)`` a test frame (already resized).
+        timer (Timer): the clock (:func:`dff_common.timing.time_parts`: each part alone).
+        repeats (int): timed runs per part (median). Defaults to 10.
+
+    Returns:
+        tuple[PartCosts, PartCosts]: milliseconds (F + S together as ``flow``) and MACs
+        (:func:`dff_common.complexity.measure_complexity`).
+    """
+    (images,) = model.preprocess_image([{"image": image}])
+    frames = images.tensor
+
+    def task_net(features, _frames=None):  # N_task needs the ImageList (sizes, anchors)
+        return model.task_network(features, images)
+
+    feature_net, propagation = model.backbone.feature_part, model.propagation
+    ms = time_parts(feature_net, propagation, task_net, frames, frames, timer, repeats)
+    macs = measure_complexity(
+        feature_net, propagation.flow_net, task_net, frames.shape[-2:],
+        propagation.flow_input_scale, device=frames.device,
+    )  # fmt: skip
+    return ms, macs

@@ -1,0 +1,181 @@
+"""The segmentation experiments on the synthetic Cityscapes-layout set (Table 4, Figure 3).
+
+Building blocks of ``dff_mmseg.table4`` and ``dff_mmseg.figure3``: the training runs and table
+rows (:data:`TRAININGS`, :data:`METHODS`), the set and the flow pre-training
+(:func:`prepare`), the ``--cfg-options`` of a run (:func:`run_options`), training and
+evaluation through mmengine's Runner (:func:`train`, :func:`train_run`, :func:`evaluate`), a
+trained model (:func:`load_segmentor`, through :func:`dff_mmseg.load_model`), and the timing
+of Algorithm 1 over the decoded val snippets (:func:`val_snippets`, :func:`time_segmentor`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dff_common.data.cityscapes import list_annotated_frames, read_image
+from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
+from dff_common.flow_pretraining import pretrain_flow
+from dff_common.scheduler import FixedIntervalScheduler
+from dff_common.timing import Algorithm1Timing, Timer, time_algorithm_1
+
+from .apis import load_model
+from .inference import engine_networks, normalize_clip
+
+__all__ = [
+    "CONFIGS",
+    "DATA",
+    "METHODS",
+    "QUICK_METHODS",
+    "TRAININGS",
+    "checkpoint_of",
+    "evaluate",
+    "learns_flow",
+    "load_segmentor",
+    "prepare",
+    "run_options",
+    "time_segmentor",
+    "train",
+    "train_run",
+    "val_snippets",
+]
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "dff_mmseg"
+DATA = "datasets/synthetic_cityscapes"
+SYNTH = "_synthcity-128x256.py"
+# training runs: name -> (config, iterations, run whose checkpoint initialises it)
+TRAININGS = {
+    "frame": ("frame_r50_1xb2-400it" + SYNTH, 400, None),
+    "dff": ("dff_r50-flownet_1xb2-400it" + SYNTH, 400, None),
+    "dff-ft": ("dff-ft_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
+    "frame-ft": ("frame-ft_r50_1xb2-200it" + SYNTH, 200, "frame"),
+    "dff-fixn": ("dff-fixn_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
+    "dff-fixf": ("dff-fixf_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
+    "frame-quick": ("frame_r50_1xb2-200it" + SYNTH, 200, None),
+    "dff-ft-quick": ("dff-ft_r50-flownet_1xb2-100it" + SYNTH, 100, "frame-quick"),
+}
+# table rows: method -> (config, training run of its weights)
+METHODS = {
+    "Frame": ("frame_r50_1xb2-400it" + SYNTH, "frame"),
+    "Frame (+200 it)": ("frame-ft_r50_1xb2-200it" + SYNTH, "frame-ft"),
+    "DFF (from scratch)": ("dff_r50-flownet_1xb2-400it" + SYNTH, "dff"),
+    "DFF (N from Frame)": ("dff-ft_r50-flownet_1xb2-200it" + SYNTH, "dff-ft"),
+    "DFF fix N": ("dff-fixn_r50-flownet_1xb2-200it" + SYNTH, "dff-fixn"),
+    "DFF fix F": ("dff-fixf_r50-flownet_1xb2-200it" + SYNTH, "dff-fixf"),
+    "DFF separate": ("dff_r50-flownet_1xb2-400it" + SYNTH, "frame"),
+    "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame"),
+    "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame"),
+}
+QUICK_METHODS = {
+    "Frame": ("frame_r50_1xb2-200it" + SYNTH, "frame-quick"),
+    "DFF (N from Frame)": ("dff-ft_r50-flownet_1xb2-100it" + SYNTH, "dff-ft-quick"),
+    "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame-quick"),
+    "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame-quick"),
+}
+
+
+def learns_flow(config: str) -> bool:
+    """Whether ``config`` has a learned flow network F (FlowNet), named in its file name."""
+    return "flownet" in config
+
+
+def prepare(data: str, flow_checkpoint: str, flow_net: str, quick: bool = False) -> None:
+    """Write the synthetic set (``quick``: 20 train / 10 val snippets, else 40 / 30) and
+    pre-train the flow network on the synthetic Flying-Chairs-layout set, when missing."""
+    if not Path(data).exists():
+        snippets = (
+            {"train": 20, "val": 10, "test": 1} if quick else {"train": 40, "val": 30, "test": 3}
+        )
+        make_synthetic_cityscapes(data, snippets, seed=0)
+    pretrain_flow(
+        flow_checkpoint, "datasets/synthetic_chairs", flow_net, 300, make_synthetic=2000,
+        synthetic_size=(64, 128),
+    )  # fmt: skip
+
+
+def run_options(
+    config: str, data: str, flow_net: str | None = None, flow_checkpoint: str | None = None
+) -> list[str]:
+    """``--cfg-options`` of a run: the data root, the seed and, for a learned flow, F's
+    network and the checkpoint of its pre-training (read when the model is built to train)."""
+    options = [
+        f"{loader}.dataset.data_root={data}"
+        for loader in ("train_dataloader", "val_dataloader", "test_dataloader")
+    ]
+    if learns_flow(config):
+        options += [f"model.flow_net.name={flow_net}"] if flow_net else []
+        options += [f"model.flow_net.checkpoint={flow_checkpoint}"] if flow_checkpoint else []
+    return [*options, "randomness.seed=0"]
+
+
+def checkpoint_of(run: str, work_dir: str) -> Path:
+    """The final checkpoint of training run ``run`` (of :data:`TRAININGS`) under ``work_dir``."""
+    return Path(work_dir) / run / f"iter_{TRAININGS[run][1]}.pth"
+
+
+def train(config: str, work_dir: str | Path, options: list[str]) -> None:
+    """Train ``config`` (a file of :data:`CONFIGS`) with mmengine's Runner into ``work_dir``."""
+    from .train import main as runner_main
+
+    runner_main([str(CONFIGS / config), "--work-dir", str(work_dir), "--cfg-options", *options])
+
+
+def train_run(
+    run: str,
+    work_dir: str,
+    data: str,
+    flow_net: str | None,
+    flow_checkpoint: str | None,
+    retrain: bool = False,
+) -> Path:
+    """Train ``run`` (of :data:`TRAININGS`, from its initialising run's checkpoint) unless its
+    final checkpoint exists or ``retrain``; returns the checkpoint."""
+    config, _, init = TRAININGS[run]
+    checkpoint = checkpoint_of(run, work_dir)
+    if retrain or not checkpoint.is_file():
+        options = run_options(config, data, flow_net, flow_checkpoint)
+        if init:
+            options.append(f"load_from={checkpoint_of(init, work_dir)}")
+        train(config, checkpoint.parent, options)
+    return checkpoint
+
+
+def evaluate(config: str, checkpoint: str | Path, work_dir: str | Path, options: list[str]):
+    """Sec. 5.2 metrics of ``config`` with ``checkpoint`` through the Runner's test loop."""
+    from .train import main as runner_main
+
+    argv = [str(CONFIGS / config), "--eval-only", "--checkpoint", str(checkpoint)]
+    return runner_main([*argv, "--work-dir", str(work_dir), "--cfg-options", *options])
+
+
+def load_segmentor(config: str, checkpoint: str | Path, flow_net: str | None = None):
+    """The segmentor of ``config`` (a file of :data:`CONFIGS`; F = ``flow_net`` for a learned
+    flow) with its trained weights, in eval mode (:func:`dff_mmseg.load_model`)."""
+    options = {"model.flow_net.name": flow_net} if flow_net and learns_flow(config) else None
+    return load_model(str(CONFIGS / config), str(checkpoint), cfg_options=options)
+
+
+def val_snippets(data: str) -> list[torch.Tensor]:
+    """Every val snippet as ``(30, 3, H, W)`` uint8 RGB frames (decoded before timing)."""
+    snippets = []
+    for annotated in list_annotated_frames(data, "val"):
+        frames = [read_image(annotated.frame_path(f)) for f in annotated.snippet]
+        snippets.append(torch.stack([torch.from_numpy(f).permute(2, 0, 1) for f in frames]))
+    return snippets
+
+
+@torch.no_grad()
+def time_segmentor(
+    model: nn.Module, snippets: list[torch.Tensor], timer: Timer, interval: int | None = None
+) -> Algorithm1Timing:
+    """Algorithm 1 with key frames every ``interval`` frames (default: the model's ``interval``;
+    1 for a per-frame model) over every frame of ``snippets``, batch 1, timed per part
+    (:func:`dff_common.timing.time_algorithm_1`) on frames already normalised."""
+    feature_net, task_net, propagation = engine_networks(model)
+    if propagation is None:
+        interval = 1
+    scheduler = FixedIntervalScheduler(interval or model.interval)
+    clips = [normalize_clip(model, snippet) for snippet in snippets]
+    return time_algorithm_1(feature_net, task_net, propagation, scheduler, clips, timer)
