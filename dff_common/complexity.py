@@ -206,6 +206,14 @@ def warp_macs(features_shape: Sequence[int], with_scale: bool = True) -> int:
     return math.prod(features_shape) * (_BILINEAR_MACS + int(with_scale))
 
 
+def _levels(features) -> list[torch.Tensor]:
+    """The propagated maps: one tensor, or each level of a tuple / list / dict (Nones out)."""
+    if isinstance(features, torch.Tensor):
+        return [features]
+    values = features.values() if isinstance(features, dict) else features
+    return [level for level in values if level is not None]
+
+
 def _flow_input_size(image_size: Sequence[int], flow_input_scale: float) -> tuple[int, int]:
     """Size of the flow network's input, rounded up as ``FeaturePropagation`` does."""
     return tuple(math.ceil(n * flow_input_scale) for n in image_size)
@@ -223,7 +231,8 @@ def measure_complexity(
     """Count the five complexities of Eq. (5) by running each network once on zero inputs.
 
     Args:
-        feature_net (Callable): N_feat, images ``(1, 3, H, W)`` -> features ``(1, C, h, w)``.
+        feature_net (Callable): N_feat, images ``(1, 3, H, W)`` -> features ``(1, C, h, w)``
+            (or one map per level: O(W) is summed over the levels).
         flow_net (nn.Module): F with its scale head, ``(key, cur)`` frames at the flow
             network's resolution -> ``(flow, scale)`` (``dff_common.flow_nets`` contract).
         task_net (Callable): N_task, features ``(1, C, h, w)`` -> result.
@@ -247,7 +256,7 @@ def measure_complexity(
         feature_net=feature_counts[""],
         flow=o_flow,
         scale=o_scale,
-        warp=warp_macs(features.shape),
+        warp=sum(warp_macs(level.shape) for level in _levels(features)),
         task_net=count_flops(task_net, features),
     )
 

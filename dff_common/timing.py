@@ -113,9 +113,11 @@ def time_parts(
     """Milliseconds of each part of Eq. 5 on one batch of frames, each part timed alone.
 
     Args:
-        feature_net (Callable): N_feat, ``(N, 3, H, W)`` images -> ``(N, C, h, w)`` features.
+        feature_net (Callable): N_feat, ``(N, 3, H, W)`` images -> ``(N, C, h, w)`` features
+            (or one map per level).
         propagation (FeaturePropagation): F + S (``flow_and_scale``, which also resizes both
-            frames to the flow network's input) and W (``propagate``).
+            frames to the flow network's input) and W (``propagate``, which also resizes the
+            fields to each feature level).
         task_net (Callable): N_task, ``(features, images) -> results`` (the engine's signature).
         key_images, cur_images (Tensor): ``(N, 3, H, W)`` frames, the feature network's input.
         timer (Timer): the clock.
@@ -126,11 +128,10 @@ def time_parts(
         PartCosts: medians in milliseconds; ``flow`` holds F + S (one forward), ``scale`` 0.
     """
     features = feature_net(cur_images)
-    size = features.shape[-2:]
-    flow, scale = propagation.flow_and_scale(key_images, cur_images, size)
+    flow, scale = propagation.flow_and_scale(key_images, cur_images)
     parts = {
         "feature_net": lambda: feature_net(cur_images),
-        "flow": lambda: propagation.flow_and_scale(key_images, cur_images, size),
+        "flow": lambda: propagation.flow_and_scale(key_images, cur_images),
         "warp": lambda: propagation.propagate(features, flow, scale),
         "task_net": lambda: task_net(features, cur_images),
     }

@@ -44,7 +44,7 @@ class DetectionDemo:
         self.resize = ResizeShortestEdge([size, size], cfg.INPUT.MAX_SIZE_TEST)
         self.metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else None
         self.engine = DFFInferenceEngine(
-            model.backbone.feature_part, lambda f, _: f, model.propagation, scheduler
+            model.feature_network, lambda f, _: f, model.propagation, scheduler
         )
 
     @torch.no_grad()
@@ -53,7 +53,7 @@ class DetectionDemo:
         image = frame[:, :, ::-1] if self.rgb else frame
         image = self.resize.get_transform(image).apply_image(image)
         chw = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)).astype("float32"))
-        (images,) = self.model.preprocess_image([{"image": chw}])
+        (images,) = self.model.preprocess_frames([{"image": chw}])
         out = self.engine.step(images.tensor, [VIDEO_ID], [index])
         (instances,) = self.model.task_network(out.results, images)[0]
         instances = detector_postprocess(instances, *frame.shape[:2]).to("cpu")

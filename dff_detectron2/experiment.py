@@ -2,10 +2,10 @@
 
 Building blocks of ``dff_detectron2.table4`` and ``dff_detectron2.figure3``: the set written
 and registered (:func:`prepare_synthetic_vid`), a run's config on the synthetic base config
-(:func:`synthetic_cfg`, :func:`schedule_opts`), training with detectron2's trainer or reusing
-its final model (:func:`train_or_load`), evaluation with the VID evaluator and the model's
-frames per second (:func:`evaluate`), and the part costs of Eq. 5 in milliseconds and
-multiply-adds (:func:`part_costs`).
+(:func:`synthetic_cfg`, :func:`schedule_opts`, :func:`start_from`), training with
+detectron2's trainer or reusing its final model (:func:`train_or_load`), evaluation with
+the VID evaluator and the model's frames per second (:func:`evaluate`), and the part costs
+of Eq. 5 in milliseconds and multiply-adds (:func:`part_costs`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from detectron2.utils.logger import log_every_n_seconds
 
 from dff_common.complexity import PartCosts, measure_complexity
 from dff_common.data.synthetic_vid import make_synthetic_vid
+from dff_common.flow_nets import FLOW_NETS
 from dff_common.timing import Timer, time_parts
+from dff_detectron2.convert import initial_weights, save_weights
 from dff_detectron2.datasets import register_imagenet_vid
 from dff_detectron2.load import get_dff_cfg, load_model
 from dff_detectron2.train_net import Trainer
@@ -34,6 +36,7 @@ __all__ = [
     "part_costs",
     "prepare_synthetic_vid",
     "schedule_opts",
+    "start_from",
     "synthetic_cfg",
     "train_or_load",
 ]
@@ -63,7 +66,9 @@ def flow_checkpoint_opts(path: str) -> list:
     if not path:
         return []
     meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
-    opts = ["MODEL.DFF.FLOW.NAME", meta["flow_net"]] if "flow_net" in meta else []
+    opts = []
+    if "flow_net" in meta:  # tools/pretrain_flow.py's name -> the flow function's class name
+        opts += ["MODEL.DFF.FLOW.NAME", FLOW_NETS[meta["flow_net"]].__name__]
     if "norm" in meta:
         opts += ["MODEL.DFF.FLOW.NORM", meta["norm"] or ""]
     return opts
@@ -79,12 +84,10 @@ def synthetic_cfg(
     """A run's frozen config: ``SYNTHETIC_BASE`` on the ``PREFIX_*`` datasets, no periodic
     evaluation, key frame duration ``interval``, then ``opts``.
 
-    ``flow_weights``, a ``tools/pretrain_flow.py`` checkpoint, initialises F for training
-    (``MODEL.DFF.FLOW.WEIGHTS``) and sets its network and norm (:func:`flow_checkpoint_opts`).
+    ``flow_weights``, a ``tools/pretrain_flow.py`` checkpoint, sets F's network and norm
+    (:func:`flow_checkpoint_opts`); :func:`start_from` puts its weights into ``MODEL.WEIGHTS``.
     """
-    flow = []
-    if flow_weights is not None:
-        flow = ["MODEL.DFF.FLOW.WEIGHTS", flow_weights, *flow_checkpoint_opts(flow_weights)]
+    flow = flow_checkpoint_opts(flow_weights) if flow_weights else []
     return get_dff_cfg(
         SYNTHETIC_BASE,
         [
@@ -100,19 +103,36 @@ def synthetic_cfg(
     )  # fmt: skip
 
 
-def schedule_opts(iters: int, finetune_from: str = "") -> list:
+def schedule_opts(iters: int, finetune: bool = False) -> list:
     """SOLVER options of a synthetic run of ``iters`` iterations (lr divided by 10 at 3/4).
 
-    From ``finetune_from`` (the Frame model: N for DFF, in place of the paper's ImageNet
-    initialisation) the run starts at a tenth of the base lr, without warm-up: at the Frame
-    lr the fine-tuning wrecked N (15 mAP per frame).
+    A ``finetune`` run (DFF from the Frame model: N for DFF, in place of the paper's ImageNet
+    initialisation; see :func:`start_from`) starts at a tenth of the base lr, without warm-up:
+    at the Frame lr the fine-tuning wrecked N (15 mAP per frame).
     """
     opts = ["SOLVER.MAX_ITER", iters, "SOLVER.STEPS", (int(0.75 * iters),)]
-    if finetune_from:
+    if finetune:
         base_lr = get_dff_cfg(SYNTHETIC_BASE).SOLVER.BASE_LR
         opts += ["SOLVER.BASE_LR", base_lr / 10, "SOLVER.WARMUP_ITERS", 0]
-        opts += ["MODEL.WEIGHTS", finetune_from]
     return opts
+
+
+def start_from(cfg: CfgNode, frame_weights: str, flow_weights: str = "") -> CfgNode:
+    """``cfg`` starting from the Frame model's N and the pre-trained F (``MODEL.WEIGHTS``).
+
+    The two are merged by :func:`dff_detectron2.convert.initial_weights` into a file next to
+    the Frame model, ``<frame>_<flow>.pth``, written again when older than either input (it
+    derives from them only).
+    """
+    if not flow_weights:
+        return get_dff_cfg(cfg, ["MODEL.WEIGHTS", frame_weights])
+    stem = os.path.splitext(os.path.basename(flow_weights))[0]
+    merged = f"{os.path.splitext(frame_weights)[0]}_{stem}.pth"
+    inputs = max(os.path.getmtime(frame_weights), os.path.getmtime(flow_weights))
+    if not os.path.isfile(merged) or os.path.getmtime(merged) < inputs:
+        weights = initial_weights(cfg, flow=flow_weights, base=frame_weights)
+        save_weights(weights, merged, overwrite=True)
+    return get_dff_cfg(cfg, ["MODEL.WEIGHTS", merged])
 
 
 def train_or_load(cfg: CfgNode, retrain: bool = False) -> torch.nn.Module:
@@ -179,13 +199,13 @@ def part_costs(
         tuple[PartCosts, PartCosts]: milliseconds (F + S together as ``flow``) and MACs
         (:func:`dff_common.complexity.measure_complexity`).
     """
-    (images,) = model.preprocess_image([{"image": image}])
+    (images,) = model.preprocess_frames([{"image": image}])
     frames = images.tensor
 
     def task_net(features, _frames=None):  # N_task needs the ImageList (sizes, anchors)
         return model.task_network(features, images)
 
-    feature_net, propagation = model.backbone.feature_part, model.propagation
+    feature_net, propagation = model.feature_network, model.propagation
     ms = time_parts(feature_net, propagation, task_net, frames, frames, timer, repeats)
     macs = measure_complexity(
         feature_net, propagation.flow_net, task_net, frames.shape[-2:],

@@ -19,6 +19,7 @@ from pathlib import Path
 from detectron2.utils.logger import setup_logger
 
 from dff_common.complexity import cost_ratio
+from dff_common.flow_nets import FLOW_NETS
 from dff_common.timing import Timer
 from dff_detectron2 import load_model
 from dff_detectron2.datasets import register_imagenet_vid
@@ -27,6 +28,7 @@ from dff_detectron2.experiment import (
     evaluate,
     part_costs,
     schedule_opts,
+    start_from,
     synthetic_cfg,
     train_or_load,
 )
@@ -42,8 +44,8 @@ def finetune_dff(flow_net: str, flow_weights: str, frame_weights: str, output: s
     """Fine-tune DFF with F = ``flow_net`` (from ``flow_weights``) from the Frame detector as
     ``dff_detectron2.table4``'s DFF run; writes ``output/model_final.pth``."""
     LOG.info("fine-tuning DFF detection with %s from %s -> %s", flow_net, frame_weights, output)
-    opts = schedule_opts(iters, finetune_from=frame_weights)
-    train_or_load(synthetic_cfg(output, 10, 0, flow_weights, opts), retrain=True)
+    cfg = synthetic_cfg(output, 10, 0, flow_weights, schedule_opts(iters, finetune=True))
+    train_or_load(start_from(cfg, frame_weights, flow_weights), retrain=True)
 
 
 def sweep(
@@ -110,7 +112,8 @@ def sweep(
                 finetune_dff(name, flow, frame_weights, str(output_dir), dff_iters)
         metrics = {}
         for l in intervals:
-            cfg, model, metrics[l] = evaluated(weights, l, "MODEL.DFF.FLOW.NAME", name)
+            flow_name = FLOW_NETS[name].__name__
+            cfg, model, metrics[l] = evaluated(weights, l, "MODEL.DFF.FLOW.NAME", flow_name)
             LOG.info(
                 "%s: l = %d, mAP %.2f, %.2f fps", name, l, metrics[l]["mAP"], metrics[l]["fps"]
             )

@@ -50,6 +50,7 @@ from dff_detectron2.experiment import (
     part_costs,
     prepare_synthetic_vid,
     schedule_opts,
+    start_from,
     synthetic_cfg,
     train_or_load,
 )
@@ -99,7 +100,9 @@ def main(argv=None) -> dict:
     frame_cfg = cfg("frame", *frame_opts, *schedule_opts(args.frame_iters))
     frame_model = train_or_load(frame_cfg, args.retrain)
     frame_final = os.path.join(frame_cfg.OUTPUT_DIR, "model_final.pth")
-    dff_cfg = cfg("dff", *schedule_opts(args.dff_iters, finetune_from=frame_final))
+    dff_cfg = start_from(
+        cfg("dff", *schedule_opts(args.dff_iters, finetune=True)), frame_final, args.flow_weights
+    )
     dff_model = train_or_load(dff_cfg, args.retrain)
     dff_final = os.path.join(dff_cfg.OUTPUT_DIR, "model_final.pth")
     train_minutes = (time.perf_counter() - start) / 60
@@ -110,8 +113,8 @@ def main(argv=None) -> dict:
     # the DFF model's N on every frame: what propagation costs DFF (DFF trains N longer)
     per_frame = cfg("dff-per-frame", "MODEL.DFF.TEST.MODE", "frame")
     rows["DFF N (l=1)"] = (per_frame, load_model(per_frame, dff_final))
-    for mode, label in (("copy", "Copy"), ("sff", "SFF-DIS")):  # no trained flow: Frame's N
-        untrained = cfg(mode, "MODEL.DFF.MODE", mode)
+    for flow, label in (("ZeroFlow", "Copy"), ("DISFlow", "SFF-DIS")):  # Frame's N, untrained F
+        untrained = cfg(label.lower(), "MODEL.DFF.FLOW.NAME", flow)
         rows[f"{label} (l={args.interval})"] = (untrained, load_model(untrained, frame_final))
     results = {label: evaluate(c, model) for label, (c, model) in rows.items()}
     lines = [

@@ -17,11 +17,12 @@ from torch import nn
 
 from dff_common.data.cityscapes import list_annotated_frames, read_image
 from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
+from dff_common.flow_nets import FLOW_NETS
 from dff_common.flow_pretraining import pretrain_flow
 from dff_common.scheduler import FixedIntervalScheduler
 from dff_common.timing import Algorithm1Timing, Timer, time_algorithm_1
 
-from .apis import load_model
+from .apis import load_model, save_starting_weights
 from .inference import engine_networks, normalize_clip
 
 __all__ = [
@@ -32,8 +33,10 @@ __all__ = [
     "TRAININGS",
     "checkpoint_of",
     "evaluate",
+    "flow_net_options",
     "learns_flow",
     "load_segmentor",
+    "method_checkpoint",
     "prepare",
     "run_options",
     "time_segmentor",
@@ -105,9 +108,20 @@ def run_options(
         for loader in ("train_dataloader", "val_dataloader", "test_dataloader")
     ]
     if learns_flow(config):
-        options += [f"model.flow_net.name={flow_net}"] if flow_net else []
-        options += [f"model.flow_net.checkpoint={flow_checkpoint}"] if flow_checkpoint else []
+        options += flow_net_options(flow_net, flow_checkpoint)
     return [*options, "randomness.seed=0"]
+
+
+def flow_net_options(flow_net: str | None, flow_checkpoint: str | None = None) -> list[str]:
+    """``--cfg-options`` that make F the network ``flow_net`` (a name of ``FLOW_NETS``) with
+    the initial weights of ``flow_checkpoint`` (its ``init_cfg``, read when training starts)."""
+    options = [f"model.flow_net.type={FLOW_NETS[flow_net].__name__}"] if flow_net else []
+    if flow_checkpoint:
+        options += [
+            "model.flow_net.init_cfg.type=Pretrained",
+            f"model.flow_net.init_cfg.checkpoint={flow_checkpoint}",
+        ]
+    return options
 
 
 def checkpoint_of(run: str, work_dir: str) -> Path:
@@ -153,8 +167,27 @@ def evaluate(config: str, checkpoint: str | Path, work_dir: str | Path, options:
 def load_segmentor(config: str, checkpoint: str | Path, flow_net: str | None = None):
     """The segmentor of ``config`` (a file of :data:`CONFIGS`; F = ``flow_net`` for a learned
     flow) with its trained weights, in eval mode (:func:`dff_mmseg.load_model`)."""
-    options = {"model.flow_net.name": flow_net} if flow_net and learns_flow(config) else None
+    options = None
+    if flow_net and learns_flow(config):
+        options = {"model.flow_net.type": FLOW_NETS[flow_net].__name__}
     return load_model(str(CONFIGS / config), str(checkpoint), cfg_options=options)
+
+
+def method_checkpoint(
+    config: str, run: str, work_dir: str, flow_net: str | None, flow_checkpoint: str | None
+) -> Path:
+    """The weights a table row evaluates: its run's final checkpoint, or, for a learned flow
+    on a run without one (*DFF separate*: Frame's N), that checkpoint with F's pre-trained
+    weights added (:func:`dff_mmseg.save_starting_weights`), written next to it."""
+    checkpoint = checkpoint_of(run, work_dir)
+    if not learns_flow(config) or learns_flow(TRAININGS[run][0]):
+        return checkpoint
+    merged = checkpoint.with_name(f"{checkpoint.stem}_{Path(flow_checkpoint).stem}.pth")
+    inputs = max(checkpoint.stat().st_mtime, Path(flow_checkpoint).stat().st_mtime)
+    if not merged.is_file() or merged.stat().st_mtime < inputs:  # it derives from the two only
+        options = dict(o.split("=", 1) for o in flow_net_options(flow_net, flow_checkpoint))
+        save_starting_weights(str(CONFIGS / config), str(checkpoint), str(merged), options)
+    return merged
 
 
 def val_snippets(data: str) -> list[torch.Tensor]:

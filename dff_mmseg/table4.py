@@ -40,9 +40,9 @@ from .experiment import (
     DATA,
     METHODS,
     QUICK_METHODS,
-    checkpoint_of,
     evaluate,
     load_segmentor,
+    method_checkpoint,
     prepare,
     run_options,
     time_segmentor,
@@ -81,7 +81,7 @@ def main(argv=None) -> dict:
     timer = Timer()
     rows = {}
     for name, (config, run) in (QUICK_METHODS if args.quick else METHODS).items():
-        checkpoint = checkpoint_of(run, args.work_dir)
+        checkpoint = method_checkpoint(config, run, args.work_dir, *flow)
         eval_dir = Path(args.work_dir) / ("eval_" + "".join(c for c in name.lower() if c.isalnum()))
         metrics = evaluate(config, checkpoint, eval_dir, run_options(config, args.data, *flow))
         timing = time_segmentor(load_segmentor(config, checkpoint, args.flow_net), snippets, timer)

@@ -38,7 +38,7 @@ def fake_networks(clock):
         (),
         {
             "flow_and_scale": staticmethod(
-                clock.costing(0.020, lambda key, cur, size: (torch.zeros(len(cur), 2, *size), None))
+                clock.costing(0.020, lambda key, cur: (torch.zeros(len(cur), 2, 2, 3), None))
             ),
             "propagate": staticmethod(clock.costing(0.005, lambda f_key, flow, scale: f_key + 1)),
         },

@@ -3,9 +3,12 @@ config, F taken from a pre-training checkpoint, the schedules of Frame and of DF
 
 import pytest
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.modeling import build_model
 
+from dff_common.flow_nets import FlowNetHalf
 from dff_detectron2 import table4
-from dff_detectron2.experiment import PREFIX, schedule_opts, synthetic_cfg
+from dff_detectron2.experiment import PREFIX, schedule_opts, start_from, synthetic_cfg
 
 
 def test_a_run_trains_on_the_registered_synthetic_set(tmp_path):
@@ -15,26 +18,52 @@ def test_a_run_trains_on_the_registered_synthetic_set(tmp_path):
     assert cfg.DATASETS.TEST == (f"{PREFIX}_vid_val",) and cfg.TEST.EVAL_PERIOD == 0
     assert (cfg.MODEL.DFF.KEY_FRAME_INTERVAL, cfg.SEED, cfg.SOLVER.MAX_ITER) == (7, 3, 5)
     assert cfg.OUTPUT_DIR == str(tmp_path)
-    # without a pre-training checkpoint F is the base config's (its file is not read here)
-    assert cfg.MODEL.DFF.FLOW.WEIGHTS == "work_dirs/dff_detectron2/flownet_half_synthchairs.pth"
+    # without a pre-training checkpoint F is the base config's network, and no file is named
+    assert cfg.MODEL.DFF.FLOW.NAME == "FlowNetHalf" and cfg.MODEL.WEIGHTS == ""
 
 
 def test_f_and_its_norm_come_from_the_pretraining_checkpoint(tmp_path):
     path = tmp_path / "flow.pth"
     torch.save({"state_dict": {}, "meta": {"flow_net": "flownet_inception", "norm": None}}, path)
     cfg = synthetic_cfg(str(tmp_path), 10, flow_weights=str(path))
-    assert cfg.MODEL.DFF.FLOW.WEIGHTS == str(path)
-    assert (cfg.MODEL.DFF.FLOW.NAME, cfg.MODEL.DFF.FLOW.NORM) == ("flownet_inception", "")
+    assert (cfg.MODEL.DFF.FLOW.NAME, cfg.MODEL.DFF.FLOW.NORM) == ("FlowNetInception", "")
 
 
 def test_frame_schedule_and_dff_finetuned_from_frame():
     assert schedule_opts(600) == ["SOLVER.MAX_ITER", 600, "SOLVER.STEPS", (450,)]
-    opts = schedule_opts(150, finetune_from="frame/model_final.pth")
+    opts = schedule_opts(150, finetune=True)
     assert opts == [
         "SOLVER.MAX_ITER", 150, "SOLVER.STEPS", (112,),
         "SOLVER.BASE_LR", pytest.approx(0.002), "SOLVER.WARMUP_ITERS", 0,
-        "MODEL.WEIGHTS", "frame/model_final.pth",
     ]  # fmt: skip
+
+
+def test_dff_starts_from_frame_and_the_pretrained_flow(tmp_path):
+    """start_from: MODEL.WEIGHTS = the Frame model's weights with F's pre-training merged in,
+    written next to the Frame model and written again only when an input is newer."""
+    frame_cfg = synthetic_cfg(str(tmp_path / "frame"), 10, opts=("MODEL.DFF.MODE", "frame"))
+    frame = build_model(frame_cfg)
+    (tmp_path / "frame").mkdir()
+    DetectionCheckpointer(frame, save_dir=str(tmp_path / "frame")).save("model_final")
+    frame_final = str(tmp_path / "frame" / "model_final.pth")
+    flow = FlowNetHalf(feat_channels=7, norm="BN")
+    flow_path = tmp_path / "flownet_half_synthchairs.pth"
+    torch.save(
+        {"state_dict": flow.state_dict(), "meta": {"flow_net": "flownet_half", "norm": "BN"}},
+        flow_path,
+    )
+    cfg = synthetic_cfg(str(tmp_path / "dff"), 10, flow_weights=str(flow_path))
+    started = start_from(cfg, frame_final, str(flow_path))
+    merged = tmp_path / "frame" / "model_final_flownet_half_synthchairs.pth"
+    assert started.MODEL.WEIGHTS == str(merged) and merged.is_file()
+    weights = torch.load(merged, weights_only=True)["model"]
+    for key, value in frame.state_dict().items():
+        assert torch.equal(weights[key], value), key
+    assert torch.equal(weights["propagation.flow_net.conv1.conv.weight"], flow.conv1.conv.weight)
+    written = merged.stat().st_mtime_ns
+    start_from(cfg, frame_final, str(flow_path))
+    assert merged.stat().st_mtime_ns == written  # up to date: not written again
+    assert start_from(cfg, frame_final).MODEL.WEIGHTS == frame_final  # no flow pre-training
 
 
 def test_table4_command_line():

@@ -14,7 +14,7 @@ FRAME, _ = experiment.METHODS["Frame"]
 def saved_model(config, path, **options):
     model = load_model(str(experiment.CONFIGS / config), cfg_options=options)
     with torch.no_grad():
-        model.conv_seg.bias.fill_(0.5)  # not what a fresh build has: shows the loading
+        model.decode_head.conv_seg.bias.fill_(0.5)  # not what a fresh build has: shows the loading
     torch.save({"state_dict": model.state_dict(), "meta": {}}, path)
     return model
 
@@ -23,7 +23,7 @@ def saved_model(config, path, **options):
 def checkpoints(tmp_path_factory):
     """``{"dff": (model, file), "frame": (model, file)}``: DFF with FlowNet Half, and Frame."""
     folder = tmp_path_factory.mktemp("checkpoints")
-    dff = saved_model(DFF, folder / "dff.pth", **{"model.flow_net.name": "flownet_half"})
+    dff = saved_model(DFF, folder / "dff.pth", **{"model.flow_net.type": "FlowNetHalf"})
     return {
         "dff": (dff, folder / "dff.pth"),
         "frame": (saved_model(FRAME, folder / "frame.pth"), folder / "frame.pth"),

@@ -65,12 +65,13 @@ def test_run_options_give_f_only_to_learned_flows():
     dff, _, _ = experiment.TRAININGS["dff-ft"]
     assert experiment.run_options(dff, "d", "flownet_half", "f.pth") == [
         *roots,
-        "model.flow_net.name=flownet_half",
-        "model.flow_net.checkpoint=f.pth",
+        "model.flow_net.type=FlowNetHalf",
+        "model.flow_net.init_cfg.type=Pretrained",
+        "model.flow_net.init_cfg.checkpoint=f.pth",
         "randomness.seed=0",
     ]
     assert experiment.run_options(dff, "d", "flownet_half") == [
-        *roots, "model.flow_net.name=flownet_half", "randomness.seed=0"
+        *roots, "model.flow_net.type=FlowNetHalf", "randomness.seed=0"
     ]  # fmt: skip
     for method in ("Frame", "Copy (zero flow)", "SFF (DIS flow)"):
         config = experiment.METHODS[method][0]

@@ -18,19 +18,19 @@ demo = sys.modules["dff_demo"] = importlib.util.module_from_spec(SPEC)  # before
 SPEC.loader.exec_module(demo)
 
 SEG_CONFIG = REPO / "configs" / "dff_mmseg" / "dff_r50-flownet_1xb2-400it_synthcity-128x256.py"
-SEG_OVERRIDES = {  # 8-channel maps, FlowNet Half without pre-trained weights
-    "model.feature_net.out_channels": 8,
-    "model.feature_net.norm": "FrozenBN",
-    "model.flow_net.name": "flownet_half",
+SEG_OVERRIDES = {  # 8-channel maps, FlowNet Half (its pre-trained weights are not read)
+    "model.backbone.out_channels": 8,
+    "model.backbone.norm": "FrozenBN",
+    "model.decode_head.in_channels": 8,
+    "model.decode_head.channels": 8,
+    "model.flow_net.type": "FlowNetHalf",
     "model.flow_net.norm": None,
-    "model.flow_net.checkpoint": None,
 }
 SEG_OPTS = [f"{key}={value}" for key, value in SEG_OVERRIDES.items()]  # the demo's KEY=VALUE
 DET_CONFIG = REPO / "configs" / "dff_detectron2" / "Synthetic_DFF_RFCN_R50_FlowNetHalf.yaml"
 DET_OPTS = [  # as tests/dff_detectron2/conftest.py: 64-channel maps, 3 classes, 64-pixel frames
     "MODEL.DFF.FEATURE.OUT_CHANNELS", "64",
     "MODEL.DFF.FLOW.NORM", "",
-    "MODEL.DFF.FLOW.WEIGHTS", "",
     "MODEL.ROI_HEADS.NUM_CLASSES", "3",
     "MODEL.RPN.POST_NMS_TOPK_TEST", "20",
     "MODEL.ANCHOR_GENERATOR.SIZES", "[[16, 32, 64]]",
@@ -107,8 +107,8 @@ def test_segmentation_end_to_end(tmp_path):
     init_default_scope("mmseg")
     model = MODELS.build(cfg.model)
     with torch.no_grad():  # every pixel class 2: shows that the checkpoint was loaded
-        model.conv_seg.weight.zero_()
-        model.conv_seg.bias.copy_(10 * torch.eye(model.num_classes)[2])
+        model.decode_head.conv_seg.weight.zero_()
+        model.decode_head.conv_seg.bias.copy_(10 * torch.eye(model.num_classes)[2])
     checkpoint = tmp_path / "seg.pth"
     torch.save({"state_dict": model.state_dict(), "meta": {}}, checkpoint)
 
