@@ -25,6 +25,7 @@ from torch import nn
 
 from dff_common.engine import DFFInferenceEngine
 from dff_common.scheduler import build_scheduler
+from dff_detectron2.config import check_dff_config
 from dff_detectron2.flow_functions import build_propagation
 
 __all__ = ["DFFRCNN"]
@@ -89,6 +90,7 @@ class DFFRCNN(nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
+        check_dff_config(cfg)
         backbone = build_backbone(cfg)
         channels = backbone.output_shape()[backbone.out_feature].channels
         if channels % 2:
