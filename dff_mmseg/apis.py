@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from torch import nn
+
+from dff_mmseg.checkpoint import load_checkpoint
 
 __all__ = ["load_model"]
 
@@ -45,6 +46,6 @@ def load_model(
     model.cfg = cfg
     model.dataset_meta = None
     if checkpoint:
-        loaded = load_checkpoint(model, checkpoint, map_location="cpu", logger="current")
+        loaded = load_checkpoint(model, checkpoint)  # names the file of a bad checkpoint
         model.dataset_meta = loaded.get("meta", {}).get("dataset_meta")
     return model.to(device).eval()
