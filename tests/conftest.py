@@ -81,6 +81,7 @@ def mmengine_checkpoint(tmp_path_factory):
     """A checkpoint written by mmengine's Runner (``CheckpointHook``) for a toy model after
     one training iteration: ``meta``, ``state_dict`` (``linear.*``), ``message_hub``, ..."""
     from mmengine.model import BaseModel
+    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
     from dff_common import compat
@@ -97,21 +98,23 @@ def mmengine_checkpoint(tmp_path_factory):
             return {"loss": out.pow(2).mean()} if mode == "loss" else out
 
     work_dir = tmp_path_factory.mktemp("mmengine_toy")
-    runner = Runner(
-        model=ToyModel(),
-        work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=[dict(inputs=torch.ones(2))] * 2,
-            sampler=dict(type="DefaultSampler", shuffle=False),
-            batch_size=1,
-            collate_fn=dict(type="default_collate"),
-        ),
-        optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1)),
-        train_cfg=dict(by_epoch=False, max_iters=1),
-        default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1, by_epoch=False)),
-        default_scope="mmengine",
-    )
-    runner.train()
+    with DefaultScope.overwrite_default_scope("mmengine"):  # the tests' scope comes back after
+        runner = Runner(
+            model=ToyModel(),
+            work_dir=str(work_dir),
+            train_dataloader=dict(
+                dataset=[dict(inputs=torch.ones(2))] * 2,
+                sampler=dict(type="DefaultSampler", shuffle=False),
+                batch_size=1,
+                collate_fn=dict(type="default_collate"),
+            ),
+            optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1)),
+            train_cfg=dict(by_epoch=False, max_iters=1),
+            default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1, by_epoch=False)),
+            randomness=dict(seed=0),
+            default_scope="mmengine",
+        )
+        runner.train()
     return work_dir / "iter_1.pth"
 
 
