@@ -70,17 +70,17 @@ def read_errors(path: str) -> Iterator[None]:
     """Re-raise ``torch.load``'s errors inside the block as ``ValueError`` naming ``path``.
 
     Raises:
-        ValueError: for a truncated or corrupt file (``EOFError``, the zip reader's
+        ValueError: for a truncated or corrupt local file (``EOFError``, the zip reader's
             ``RuntimeError`` or its ``OSError`` naming no file), or one that
             ``torch.load(weights_only=True)`` refuses. Errors naming the file (not found, no
-            permission) pass unchanged.
+            permission) and errors on a path that is no local file (a URL) pass unchanged.
     """
     try:
         yield
     except (EOFError, RuntimeError, OSError, pickle.UnpicklingError) as err:
-        if isinstance(err, OSError) and err.filename is not None:
+        if not os.path.isfile(path) or (isinstance(err, OSError) and err.filename is not None):
             raise
-        size = os.path.getsize(path) if os.path.isfile(path) else None
+        size = os.path.getsize(path)
         first_line = str(err).strip().split("\n")[0] or type(err).__name__
         if "weights only" in first_line.lower():
             reason = (

@@ -15,6 +15,7 @@ checkpoints only after the new one and ``last_checkpoint`` are written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -151,7 +152,8 @@ class AtomicCheckpointHook(CheckpointHook):
 
     Checkpoints go through :class:`AtomicLocalBackend` unless ``backend_args`` (or
     ``file_client_args``) choose another backend, and the checkpoints beyond
-    ``max_keep_ckpts`` are deleted after the new one and ``last_checkpoint`` are written.
+    ``max_keep_ckpts`` (and a previous ``save_best`` checkpoint) are deleted after the new one
+    and ``last_checkpoint`` are written.
 
     Args: those of ``CheckpointHook``.
     """
@@ -163,12 +165,22 @@ class AtomicCheckpointHook(CheckpointHook):
             *args, backend_args=backend_args, file_client_args=file_client_args, **kwargs
         )
 
-    def _save_checkpoint_with_step(self, runner, step, meta):
+    @contextlib.contextmanager
+    def _removals_after_the_save(self):
+        """Defer the block's deletions of outdated checkpoints until it has completed."""
         backend, removals = self.file_backend, []
         self.file_backend = _DeferRemovals(backend, removals)
         try:
-            super()._save_checkpoint_with_step(runner, step, meta)
+            yield
         finally:
             self.file_backend = backend
-        for remove, path in removals:  # the new checkpoint is complete and tagged
+        for remove, path in removals:  # reached only when the new checkpoint is written
             remove(path)
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        with self._removals_after_the_save():
+            super()._save_checkpoint_with_step(runner, step, meta)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        with self._removals_after_the_save():
+            super()._save_best_checkpoint(runner, metrics)

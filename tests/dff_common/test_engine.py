@@ -282,7 +282,7 @@ def test_non_finite_network_outputs_are_named():
     engine.propagation.flow_net = NonFiniteRow(toy_flow_net, row=1, part=1, value=1e38)
     engine.scheduler = FixedIntervalScheduler(5)
     engine.reset()
-    engine.feature_net = lambda images: 1e3 * toy_feature_net(images)
+    engine.feature_net = lambda images: 1e6 * toy_feature_net(images)
     engine.step(frames, ["x", "y"], [0, 0])
     with pytest.raises(ValueError, match=r"^video 'y', frame 1: the propagated features"):
         engine.step(frames, ["x", "y"], [1, 1])

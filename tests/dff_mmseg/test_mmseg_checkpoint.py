@@ -1,6 +1,7 @@
 """Trained checkpoints through mmengine: bad files named, saves that survive a kill, configs."""
 
 import glob
+import os
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,37 @@ def test_kill_while_saving_leaves_the_previous_checkpoint(
     assert (work_dir / "last_checkpoint").read_text() == str(work_dir / "iter_2.pth")
     # iter_1.pth dropped once iter_2.pth was complete; the partial file is left as it was
     assert (work_dir / "iter_2.pth").is_file() and not first.exists() and partial.exists()
+
+
+def test_previous_best_checkpoint_is_dropped_only_after_the_new_one_is_written(tmp_path):
+    from types import SimpleNamespace
+
+    from mmengine.fileio import get_file_backend
+    from mmengine.logging import MessageHub, MMLogger
+
+    from dff_mmseg.checkpoint import AtomicCheckpointHook, AtomicLocalBackend
+
+    def save_checkpoint(out_dir, filename, *args, backend_args=None, **kwargs):
+        if runner.fail:
+            raise OSError("disk full")
+        path = os.path.join(out_dir, filename)
+        backend = get_file_backend(path, backend_args=backend_args)
+        assert isinstance(backend, AtomicLocalBackend)
+        backend.put(filename.encode(), path)
+
+    runner = SimpleNamespace(
+        work_dir=str(tmp_path), epoch=0, iter=1, fail=False, save_checkpoint=save_checkpoint,
+        message_hub=MessageHub.get_instance("best_checkpoint_test"),
+        logger=MMLogger.get_instance("best_checkpoint_test"),
+    )  # fmt: skip
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False, save_best="mIoU", rule="greater")
+    hook.before_train(runner)
+    hook._save_best_checkpoint(runner, {"mIoU": 0.5})
+    assert os.listdir(tmp_path) == ["best_mIoU_iter_1.pth"]
+    runner.iter = 2
+    hook._save_best_checkpoint(runner, {"mIoU": 0.6})
+    assert os.listdir(tmp_path) == ["best_mIoU_iter_2.pth"]  # the previous best dropped after
+    runner.iter, runner.fail = 3, True
+    with pytest.raises(OSError, match="disk full"):
+        hook._save_best_checkpoint(runner, {"mIoU": 0.7})
+    assert os.listdir(tmp_path) == ["best_mIoU_iter_2.pth"]  # mmengine's hook deletes it first
