@@ -9,8 +9,15 @@ go through the feature network in one call, the other frames through the propaga
 one call, and all features through the task network in one call, in the batch order. The
 first frame of every video is a key frame and resets its cache (the peers' pitfall of
 reusing the previous video's features, see PEERS.md).
+
+Bad input stops a step with an error naming the video and the frame: a frame that is not
+finite, a frame whose size differs from its video's, a network output (f_k, M, S) that is not
+finite. A video that stops without :meth:`~DFFInferenceEngine.end_video` keeps its cache until
+a step would hold more than ``max_videos`` caches while its last frame is the oldest; then
+its cache is freed with a logged warning.
 """
 
+import logging
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +27,8 @@ import torch
 from dff_common.scheduler import KeyFrameScheduler
 
 __all__ = ["DFFInferenceEngine", "FrameOutput", "StepOutput"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,6 +82,12 @@ def _maps(features) -> list[torch.Tensor]:
     return [m for level in values if level is not None for m in _maps(level)]
 
 
+def _not_finite(x) -> torch.Tensor:
+    """``(n, ...) -> (n,)`` bool: whether each item holds a NaN or an infinite value (in any
+    level of multi-level features)."""
+    return torch.stack([~torch.isfinite(m).flatten(1).all(1) for m in _maps(x)]).any(0)
+
+
 @dataclass
 class _KeyFrameCache:
     features: Any  # f_k of one frame: (C, h, w), or one such map per level
@@ -97,6 +112,11 @@ class DFFInferenceEngine:
             :class:`~dff_common.propagation.FeaturePropagation`).
         scheduler (KeyFrameScheduler): decides the key frames after the first of each video
             (``is_key_frame(i)`` of Algorithm 1, line 6).
+        max_videos (int, optional): most key-frame caches held at once. A step that would
+            hold more frees the cache of the video whose last frame is the oldest, with a
+            logged warning naming it (a video that stopped without :meth:`end_video`); should
+            that video go on, its next frame starts it again as a key frame. None: no bound.
+            Defaults to 64.
     """
 
     def __init__(
@@ -105,12 +125,19 @@ class DFFInferenceEngine:
         task_net: Callable,
         propagation,
         scheduler: KeyFrameScheduler,
+        *,
+        max_videos: int | None = 64,
     ):
+        if max_videos is not None and (
+            isinstance(max_videos, bool) or not isinstance(max_videos, int) or max_videos < 1
+        ):
+            raise ValueError(f"max_videos must be an int >= 1 or None, got {max_videos!r}")
         self.feature_net = feature_net
         self.task_net = task_net
         self.propagation = propagation
         self.scheduler = scheduler
-        self._caches: dict[Hashable, _KeyFrameCache] = {}
+        self.max_videos = max_videos
+        self._caches: dict[Hashable, _KeyFrameCache] = {}  # least recently stepped first
 
     @property
     def video_ids(self) -> tuple:
@@ -118,7 +145,7 @@ class DFFInferenceEngine:
         return tuple(self._caches)
 
     def end_video(self, video_id: Hashable):
-        """Free the key-frame cache of a video."""
+        """Free the key-frame cache of a video (call it after the video's last frame)."""
         if video_id not in self._caches:
             raise KeyError(f"no cached video {video_id!r}")
         del self._caches[video_id]
@@ -139,6 +166,12 @@ class DFFInferenceEngine:
         if len(set(video_ids)) != len(video_ids):
             repeated = sorted({repr(v) for v in video_ids if video_ids.count(v) > 1})
             raise ValueError(f"two frames of the same video in one batch: {', '.join(repeated)}")
+        if self.max_videos is not None and len(video_ids) > self.max_videos:
+            raise ValueError(
+                f"a batch of {len(video_ids)} videos needs more than max_videos="
+                f"{self.max_videos} key-frame caches"
+            )
+        size = tuple(frames.shape[2:])
         starts = []
         for video_id, index in zip(video_ids, frame_indices):
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
@@ -150,8 +183,41 @@ class DFFInferenceEngine:
                     f"video {video_id!r}: frame {index} arrived after frame {cache.last_index}; "
                     f"frames of a video must arrive in order (expected {cache.last_index + 1})"
                 )
+            if not start and tuple(cache.image.shape[1:]) != size:
+                raise ValueError(
+                    f"video {video_id!r}: frame {index} is {size[0]}x{size[1]} but the video's "
+                    f"frames (key frame {cache.key_index}) are "
+                    f"{cache.image.shape[1]}x{cache.image.shape[2]}; the frames of a video "
+                    "must all have one size (frame index 0 starts a new video)"
+                )
             starts.append(start)
+        self._check_finite(
+            "the input frame is not finite (NaN or infinite pixel values)",
+            _not_finite(frames),
+            video_ids,
+            frame_indices,
+        )
         return starts
+
+    @staticmethod
+    def _check_finite(reason: str, bad: torch.Tensor, video_ids, frame_indices):
+        """Raise naming the video and frame of every true entry of ``bad`` (n,), with ``reason``."""
+        rows = bad.nonzero().flatten().tolist()  # one device sync
+        if rows:
+            where = "; ".join(f"video {video_ids[j]!r}, frame {frame_indices[j]}" for j in rows)
+            raise ValueError(f"{where}: {reason}")
+
+    def _flow_and_scale(self, video_ids, frame_indices, frames, key_images):
+        """``propagation.flow_and_scale`` on frames of the given videos, checked to be finite."""
+        flow, scale = self.propagation.flow_and_scale(key_images, frames)
+        bad = _not_finite(flow) if scale is None else _not_finite(flow) | _not_finite(scale)
+        self._check_finite(
+            "the flow network output (flow field M or scale field S) is not finite",
+            bad,
+            video_ids,
+            frame_indices,
+        )
+        return flow, scale
 
     def _key_frames(self, video_ids: Sequence[Hashable]):
         """Stacked cached key features (``(n, C, h, w)`` per level) and ``(n, 3, H, W)`` key
@@ -180,7 +246,11 @@ class DFFInferenceEngine:
             StepOutput: the task network's results and the key-frame bookkeeping.
 
         Raises:
-            ValueError: on bad shapes, out-of-order frames or a video twice in the batch.
+            ValueError: naming the video and frame, on bad shapes, out-of-order frames, a video
+                twice in the batch, a frame whose size differs from its video's, a frame that
+                is not finite, or a network output (N_feat's features, F's flow and scale
+                fields, the propagated features) that is not finite. The caches stay as they
+                were before the step.
         """
         video_ids, frame_indices = list(video_ids), list(frame_indices)
         is_key = self._check_step(frames, video_ids, frame_indices)
@@ -188,8 +258,9 @@ class DFFInferenceEngine:
         offsets = [frame_indices[j] - self._caches[video_ids[j]].key_index for j in pending]
         flow = scale = None
         if pending and self.scheduler.needs_flow:
-            _, key_images = self._key_frames([video_ids[j] for j in pending])
-            flow, scale = self.propagation.flow_and_scale(key_images, frames[pending])
+            ids, indices = [video_ids[j] for j in pending], [frame_indices[j] for j in pending]
+            _, key_images = self._key_frames(ids)
+            flow, scale = self._flow_and_scale(ids, indices, frames[pending], key_images)
             decisions = self.scheduler.is_key(offsets, flow, scale)
         else:
             decisions = self.scheduler.is_key(offsets) if pending else []
@@ -198,7 +269,7 @@ class DFFInferenceEngine:
 
         keys = [j for j in range(len(is_key)) if is_key[j]]
         others = [j for j in range(len(is_key)) if not is_key[j]]
-        parts = []
+        parts, f_keys = [], None
         if keys:
             f_keys = self.feature_net(frames[keys])
             for level in _maps(f_keys):
@@ -207,30 +278,57 @@ class DFFInferenceEngine:
                         f"feature_net must return (n={len(keys)}, C, h, w) maps, "
                         f"got shape {tuple(level.shape)}"
                     )
+            self._check_finite(  # before it is cached and propagated
+                "the feature network output N_feat(I_k) of this key frame is not finite",
+                _not_finite(f_keys),
+                [video_ids[j] for j in keys],
+                [frame_indices[j] for j in keys],
+            )
             parts.append(f_keys)
         if others:
-            f_key, key_images = self._key_frames([video_ids[j] for j in others])
+            ids, indices = [video_ids[j] for j in others], [frame_indices[j] for j in others]
+            f_key, key_images = self._key_frames(ids)
             if flow is None:
-                flow, scale = self.propagation.flow_and_scale(key_images, frames[others])
+                flow, scale = self._flow_and_scale(ids, indices, frames[others], key_images)
             else:  # reuse the scheduler's fields for the frames that stay non-key
                 rows = [pending.index(j) for j in others]
                 flow, scale = flow[rows], None if scale is None else scale[rows]
-            parts.append(self.propagation.propagate(f_key, flow, scale))
+            f_cur = self.propagation.propagate(f_key, flow, scale)
+            self._check_finite(  # f_k, M and S are finite: an overflow in W
+                "the propagated features W(f_k, M, S) are not finite",
+                _not_finite(f_cur),
+                ids,
+                indices,
+            )
+            parts.append(f_cur)
         features = parts[0]
         if len(parts) > 1:  # back to the batch order
             order = torch.tensor(keys + others).argsort()
             features = _map(lambda *maps: torch.cat(maps)[order.to(maps[0].device)], *parts)
         results = self.task_net(features, frames)
+        self._update_caches(video_ids, frame_indices, is_key, keys, f_keys, frames)
+        key_indices = [self._caches[v].key_index for v in video_ids]
+        return StepOutput(results, is_key, key_indices)
 
+    def _update_caches(self, video_ids, frame_indices, is_key, keys, f_keys, frames):
+        """Store the new key frames, move the batch's videos last, free beyond ``max_videos``."""
         for j, (video_id, index) in enumerate(zip(video_ids, frame_indices)):
+            cache = self._caches.pop(video_id, None)
             if is_key[j]:  # clone: do not keep the whole batch alive in the cache
                 row = keys.index(j)
                 features_k = _map(lambda m, row=row: m[row].clone(), f_keys)
-                self._caches[video_id] = _KeyFrameCache(features_k, frames[j].clone(), index, index)
-            else:
-                self._caches[video_id].last_index = index
-        key_indices = [self._caches[v].key_index for v in video_ids]
-        return StepOutput(results, is_key, key_indices)
+                cache = _KeyFrameCache(features_k, frames[j].clone(), index, index)
+            cache.last_index = index
+            self._caches[video_id] = cache
+        while self.max_videos is not None and len(self._caches) > self.max_videos:
+            video_id = next(iter(self._caches))  # the oldest last frame; not in this batch
+            cache = self._caches.pop(video_id)
+            logger.warning(
+                f"video {video_id!r}: key-frame cache freed after frame {cache.last_index} (key "
+                f"frame {cache.key_index}) to keep at most max_videos={self.max_videos} "
+                "caches; end_video() was not called for it, and a next frame of it starts "
+                "it again with a key frame"
+            )
 
     def run_video(self, frames: Iterable[torch.Tensor]) -> Iterator[FrameOutput]:
         """Run Algorithm 1 over the frames of one video, one frame at a time.

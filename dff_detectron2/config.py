@@ -2,7 +2,7 @@
 
 from detectron2.config import CfgNode as CN
 
-__all__ = ["add_dff_config"]
+__all__ = ["add_dff_config", "check_dff_config"]
 
 
 def add_dff_config(cfg: CN) -> CN:
@@ -103,3 +103,20 @@ def add_dff_config(cfg: CN) -> CN:
     # fast < 0.7; the motion IoU of an object is its mean IoU with itself +-FRAMES frames away.
     _C.MODEL.DFF.TEST.MOTION_IOU_FRAMES = 10
     return cfg
+
+
+def check_dff_config(cfg: CN) -> None:
+    """Raise naming the key when a ``cfg.MODEL.DFF`` value is out of its range.
+
+    Args:
+        cfg (CfgNode): a config with the keys of :func:`add_dff_config`.
+
+    Raises:
+        ValueError: if ``MODEL.DFF.KEY_FRAME_INTERVAL`` (l) is not an integer >= 1.
+    """
+    interval = cfg.MODEL.DFF.KEY_FRAME_INTERVAL
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ValueError(
+            "MODEL.DFF.KEY_FRAME_INTERVAL (key frame duration length l) must be an integer "
+            f">= 1, got {interval!r} ({type(interval).__name__})"
+        )

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import yaml
 from detectron2 import model_zoo
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, get_cfg
 from detectron2.modeling import build_model
 from torch import nn
 
+from dff_detectron2.checkpoint import DFFCheckpointer
 from dff_detectron2.config import add_dff_config
 
 __all__ = ["MODEL_ZOO_PREFIX", "get_dff_cfg", "load_model"]
@@ -62,7 +62,7 @@ def get_dff_cfg(config: str | CfgNode, opts: Sequence = ()) -> CfgNode:
 
 
 def load_model(config: str | CfgNode, weights: str | None = None, opts: Sequence = ()) -> nn.Module:
-    """The model of ``config`` with ``weights`` loaded by ``DetectionCheckpointer``, in eval mode.
+    """The model of ``config`` with ``weights`` loaded by ``DFFCheckpointer``, in eval mode.
 
     Building reads no file: every weight comes from the checkpoint.
 
@@ -78,5 +78,5 @@ def load_model(config: str | CfgNode, weights: str | None = None, opts: Sequence
     model = build_model(cfg)
     weights = cfg.MODEL.WEIGHTS if weights is None else weights
     if weights:
-        DetectionCheckpointer(model).load(weights)
+        DFFCheckpointer(model).load(weights)
     return model.eval()

@@ -28,6 +28,7 @@ from detectron2.structures import ImageList
 
 from dff_common.engine import DFFInferenceEngine
 from dff_common.scheduler import build_scheduler
+from dff_detectron2.config import check_dff_config
 from dff_detectron2.flow_functions import build_propagation
 
 __all__ = ["DFFRCNN"]
@@ -81,6 +82,7 @@ class DFFRCNN(GeneralizedRCNN):
 
     @classmethod
     def from_config(cls, cfg):
+        check_dff_config(cfg)
         ret = super().from_config(cfg)
         backbone, dff = ret["backbone"], cfg.MODEL.DFF
         if hasattr(backbone, "channels_at_split"):  # split inside the backbone: one map

@@ -13,13 +13,14 @@ multi-process runs; on a CPU-only machine run with ``--num-gpus 1 MODEL.DEVICE c
 """
 
 import os
+import weakref
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
 import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
+from dff_detectron2.checkpoint import DFFCheckpointer
 from dff_detectron2.data_loader import build_dff_test_loader, build_dff_train_loader
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
 from dff_detectron2.evaluator import VIDEvaluator
@@ -29,7 +30,15 @@ __all__ = ["Trainer", "main", "setup"]
 
 
 class Trainer(DefaultTrainer):
-    """``DefaultTrainer`` with DFF's pair data, VID+DET mixing and the VID evaluator."""
+    """``DefaultTrainer`` with DFF's pair data, VID+DET mixing, the VID evaluator and
+    :class:`~dff_detectron2.checkpoint.DFFCheckpointer` (atomic saves, checked loads)."""
+
+    def build_hooks(self) -> list:
+        """detectron2's hooks, the checkpointer swapped for a ``DFFCheckpointer`` first."""
+        self.checkpointer = DFFCheckpointer(
+            self.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
+        return super().build_hooks()
 
     def state_dict(self) -> dict:
         """Also checkpoint the optimizer (its momentum), which detectron2 0.6 omits."""
@@ -97,7 +106,7 @@ def _main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        DFFCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         return Trainer.test(cfg, model)

@@ -9,6 +9,7 @@ from dff_common import compat
 compat.apply()  # before the first mmseg import: mmcv-lite has no compiled `mmcv._ext`
 
 from .apis import load_model  # noqa: E402
+from .checkpoint import AtomicCheckpointHook, DFFRunner  # noqa: E402
 from .datasets import CityscapesVideoDataset, LoadVideoFrames  # noqa: E402
 from .evaluation import IntervalIoUMetric, KeyDistanceIoUMetric  # noqa: E402
 from .models import (  # noqa: E402
@@ -23,7 +24,9 @@ from .models import (  # noqa: E402
 )
 
 __all__ = [
+    "AtomicCheckpointHook",
     "CityscapesVideoDataset",
+    "DFFRunner",
     "DFFSegmentor",
     "DISFlow",
     "DilatedResNet",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from torch import nn
+
+from dff_mmseg.checkpoint import load_checkpoint
 
 __all__ = ["load_model", "save_starting_weights"]
 
@@ -42,7 +43,7 @@ def load_model(
     model.cfg = cfg
     model.dataset_meta = None
     if checkpoint:
-        loaded = load_checkpoint(model, checkpoint, map_location="cpu", logger="current")
+        loaded = load_checkpoint(model, checkpoint)  # names the file of a bad checkpoint
         model.dataset_meta = loaded.get("meta", {}).get("dataset_meta")
     return model.to(device).eval()
 
@@ -78,6 +79,6 @@ def save_starting_weights(
     init_default_scope(cfg.get("default_scope", "mmseg"))
     model = MODELS.build(cfg.model)
     model.init_weights()
-    loaded = load_checkpoint(model, load_from, map_location="cpu", logger="current")
+    loaded = load_checkpoint(model, load_from)
     torch.save({"state_dict": model.state_dict(), "meta": loaded.get("meta", {})}, out)
     return out

@@ -226,3 +226,114 @@ def test_list_results_and_batch_order():
     assert [r["mean"] for r in out.results] == [features[0].mean(), features[1].mean()]
     out = engine.step(frames[[1, 0]], ["y", "x"], [1, 1])
     assert out.is_key == [False, False] and isinstance(out.results, list)
+
+
+class NonFiniteRow(nn.Module):
+    """Puts ``value`` into batch row ``row`` of a network's output (output ``part`` of a tuple)."""
+
+    def __init__(self, net, row, part=None, value=float("nan")):
+        super().__init__()
+        self.net, self.row, self.part, self.value = net, row, part, value
+
+    def forward(self, *inputs):
+        out = self.net(*inputs)
+        target = out if self.part is None else out[self.part]
+        target[self.row, 0, 0, 0] = self.value
+        return out
+
+
+def test_non_finite_input_frames_are_named_key_frames_included():
+    engine = make_engine(FixedIntervalScheduler(5))
+    frames = video(3, seed=15)
+    first = frames[:1].clone()
+    first[0, 1, 5, 7] = float("nan")
+    with pytest.raises(ValueError, match=r"video 'a', frame 0: the input frame is not finite"):
+        engine.step(first, ["a"], [0])  # a key frame: refused before N_feat runs
+    assert engine.video_ids == ()
+    engine.step(frames[:2], ["a", "b"], [0, 0])
+    later = frames[1:3].clone()
+    later[1, 2, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"^video 'b', frame 1: the input frame is not finite"):
+        engine.step(later, ["a", "b"], [1, 1])
+    out = engine.step(frames[1:3], ["a", "b"], [1, 1])  # the caches were left as they were
+    assert out.is_key == [False, False] and out.key_indices == [0, 0]
+
+
+def test_non_finite_network_outputs_are_named():
+    engine = make_engine(FixedIntervalScheduler(5))
+    frames = video(2, seed=16)
+    toy_feature_net = engine.feature_net
+    engine.feature_net = NonFiniteRow(toy_feature_net, row=1)
+    with pytest.raises(ValueError, match=r"^video 'y', frame 0: the feature network output"):
+        engine.step(frames, ["x", "y"], [0, 0])
+    assert engine.video_ids == ()  # no NaN key features cached (they passed the warp before)
+    engine.feature_net = toy_feature_net
+    engine.step(frames, ["x", "y"], [0, 0])
+    toy_flow_net = engine.propagation.flow_net
+    for part, value in ((0, float("nan")), (1, float("nan")), (1, float("-inf"))):
+        engine.propagation.flow_net = NonFiniteRow(toy_flow_net, row=0, part=part, value=value)
+        with pytest.raises(ValueError, match=r"^video 'x', frame 1: the flow network output"):
+            engine.step(frames, ["x", "y"], [1, 1])
+    # the adaptive scheduler never sees a NaN field: it is refused first
+    engine.scheduler = AdaptiveScheduler()
+    with pytest.raises(ValueError, match=r"^video 'x', frame 1: the flow network output"):
+        engine.step(frames, ["x", "y"], [1, 1])
+    # finite f_k, M and S whose product W overflows float32
+    engine.propagation.flow_net = NonFiniteRow(toy_flow_net, row=1, part=1, value=1e38)
+    engine.scheduler = FixedIntervalScheduler(5)
+    engine.reset()
+    engine.feature_net = lambda images: 1e6 * toy_feature_net(images)
+    engine.step(frames, ["x", "y"], [0, 0])
+    with pytest.raises(ValueError, match=r"^video 'y', frame 1: the propagated features"):
+        engine.step(frames, ["x", "y"], [1, 1])
+
+
+def test_frame_size_change_inside_a_video_is_named():
+    engine = make_engine(FixedIntervalScheduler(5))
+    engine.step(video(1, seed=17), ["a"], [0])
+    engine.step(video(1, seed=18), ["a"], [1])
+    small = torch.randn(1, 3, 32, 48)
+    with pytest.raises(ValueError, match=r"video 'a': frame 2 is 32x48 but .* are 64x96"):
+        engine.step(small, ["a"], [2])
+    out = engine.step(small, ["a"], [0])  # frame 0 starts the video again, at the new size
+    assert out.is_key == [True] and engine.step(small, ["a"], [1]).is_key == [False]
+
+
+def test_max_videos_frees_the_oldest_cache_with_a_warning(caplog):
+    engine = make_engine(FixedIntervalScheduler(5))
+    engine.max_videos = 2
+    frames = video(3, seed=19)
+    with caplog.at_level("WARNING", logger="dff_common.engine"):
+        engine.step(frames[:2], ["a", "b"], [0, 0])
+        engine.step(frames[:1], ["a"], [1])  # b has now waited longest
+        assert caplog.records == []
+        engine.step(frames[2:3], ["c"], [0])
+        assert engine.video_ids == ("a", "c")
+        (record,) = caplog.records
+        assert record.levelname == "WARNING"
+        assert "video 'b': key-frame cache freed after frame 0" in record.message
+        assert "max_videos=2" in record.message and "end_video()" in record.message
+        out = engine.step(frames[1:2], ["b"], [1])  # b goes on: a key frame again; a freed
+        assert out.is_key == [True] and out.key_indices == [1]
+        assert "video 'a': key-frame cache freed after frame 1" in caplog.records[-1].message
+    assert engine.video_ids == ("c", "b")
+    engine.end_video("c")  # an ended video leaves room: no warning
+    caplog.clear()
+    engine.step(frames[:1], ["d"], [0])
+    assert caplog.records == [] and engine.video_ids == ("b", "d")
+    with pytest.raises(ValueError, match="a batch of 3 videos needs more than max_videos=2"):
+        engine.step(frames, ["x", "y", "z"], [0, 0, 0])
+    assert engine.video_ids == ("b", "d")
+
+
+def test_max_videos_default_and_bad_values():
+    nets = ToyFeatureNet().eval(), ToyTaskNet().eval(), FeaturePropagation(ToyFlowNet()).eval()
+    assert DFFInferenceEngine(*nets, FixedIntervalScheduler(2)).max_videos == 64
+    unbounded = DFFInferenceEngine(*nets, FixedIntervalScheduler(2), max_videos=None)
+    frame = video(1, seed=20)
+    for v in range(70):
+        unbounded.step(frame, [v], [0])
+    assert len(unbounded.video_ids) == 70
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="max_videos must be an int >= 1 or None"):
+            DFFInferenceEngine(*nets, FixedIntervalScheduler(2), max_videos=bad)

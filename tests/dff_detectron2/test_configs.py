@@ -139,3 +139,18 @@ def test_flow_factor_key_reaches_the_flow_network():
             flows.append(net(*frames)[0])
     assert flows[0].abs().max() > 0
     torch.testing.assert_close(flows[1], 2 * flows[0])
+
+
+@pytest.mark.parametrize("interval", [0, -3, 2.5, "10", True])
+@pytest.mark.parametrize("scheduler", ["fixed", "adaptive"])
+def test_bad_key_frame_interval_is_named(tiny_cfg, interval, scheduler):
+    cfg = tiny_cfg("MODEL.DFF.SCHEDULER", scheduler)
+    cfg.MODEL.DFF.KEY_FRAME_INTERVAL = interval  # as a program (or an unchecked merge) sets it
+    message = rf"MODEL.DFF.KEY_FRAME_INTERVAL .* must be an integer >= 1, got {interval!r}"
+    with pytest.raises(ValueError, match=message):
+        build_model(cfg)
+
+
+def test_key_frame_interval_of_another_type_is_named_by_the_merge(tiny_cfg):
+    with pytest.raises(ValueError, match="Type mismatch.*MODEL.DFF.KEY_FRAME_INTERVAL"):
+        tiny_cfg("MODEL.DFF.KEY_FRAME_INTERVAL", "ten")

@@ -1,5 +1,6 @@
 # Runtime shared by every DFF config (mmseg conventions).
 default_scope = "mmseg"
+runner_type = "DFFRunner"  # mmengine Runner; loading names a bad checkpoint (dff_mmseg.checkpoint)
 custom_imports = dict(imports=["dff_mmseg"], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -1,0 +1,154 @@
+"""Files of trained checkpoints, shared by the detectron2 and mmengine plugins.
+
+- :func:`atomic_open`: a checkpoint (or its ``last_checkpoint`` tag) appears under its name
+  only once completely written, so a process killed during a save leaves the previous file.
+- :func:`read_errors`: ``torch.load``'s errors on a truncated or corrupt file (which name no
+  file) turned into errors naming it.
+- :func:`checkpoint_framework` / :func:`check_framework`: which framework wrote a loaded
+  checkpoint, from its top-level keys, so that one is not read as the other's.
+- :func:`check_keys_match`: a checkpoint of another model, which holds no parameter of the
+  model (the frameworks only warn about missing keys and keep the initial weights).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import secrets
+from collections.abc import Iterable, Iterator
+
+from torch import nn
+
+__all__ = [
+    "atomic_open",
+    "check_framework",
+    "check_keys_match",
+    "checkpoint_framework",
+    "read_errors",
+]
+
+# top-level keys of a training checkpoint of each framework
+_MMENGINE_KEYS = ("meta", "message_hub", "optimizer", "param_schedulers")
+_DETECTRON2_KEYS = ("iteration", "trainer", "scheduler", "optimizer", "__author__")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+    """Open ``path`` for writing; it appears under its name only when the block completes.
+
+    The data go to ``.NAME.XXXXXXXX.tmp`` in the same folder, which is flushed to disk and
+    renamed over ``path`` (``os.replace``, atomic on POSIX and Windows) after the block. An
+    exception removes the temporary file; a killed process leaves it, and ``path`` as it was.
+
+    Args:
+        path (str | os.PathLike): the file to write.
+        mode (str): ``"wb"`` or ``"w"`` (text). Defaults to "wb".
+
+    Yields:
+        file: the open temporary file.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, mode.replace("w", "x")) as f:  # "x": never an existing file
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def read_errors(path: str) -> Iterator[None]:
+    """Re-raise ``torch.load``'s errors inside the block as ``ValueError`` naming ``path``.
+
+    Raises:
+        ValueError: for a truncated or corrupt local file (``EOFError``, the zip reader's
+            ``RuntimeError`` or its ``OSError`` naming no file), or one that
+            ``torch.load(weights_only=True)`` refuses. Errors naming the file (not found, no
+            permission) and errors on a path that is no local file (a URL) pass unchanged.
+    """
+    try:
+        yield
+    except (EOFError, RuntimeError, OSError, pickle.UnpicklingError) as err:
+        if not os.path.isfile(path) or (isinstance(err, OSError) and err.filename is not None):
+            raise
+        size = os.path.getsize(path)
+        first_line = str(err).strip().split("\n")[0] or type(err).__name__
+        if "weights only" in first_line.lower():
+            reason = (
+                "torch.load(weights_only=True) refused it: the file is corrupt or holds "
+                f"objects other than tensors and plain containers ({first_line})"
+            )
+        else:
+            reason = f"the file is truncated or corrupt ({size} bytes; {first_line})"
+        raise ValueError(f"cannot read checkpoint {path}: {reason}") from err
+
+
+def checkpoint_framework(checkpoint) -> str | None:
+    """The framework whose trainer wrote a loaded checkpoint, from its top-level keys.
+
+    Args:
+        checkpoint: what ``torch.load`` returned.
+
+    Returns:
+        str | None: ``"mmengine"`` (``state_dict`` with ``meta``, ``message_hub``, ...: mmengine's
+        Runner, mmcv), ``"detectron2"`` (``model`` with ``iteration``, ``trainer``, ...: fvcore's
+        Checkpointer, the detectron2 model zoo), or None (a plain state dict, or unknown).
+    """
+    if not isinstance(checkpoint, dict):
+        return None
+    if isinstance(checkpoint.get("state_dict"), dict) and any(
+        k in checkpoint for k in _MMENGINE_KEYS
+    ):
+        return "mmengine"
+    if isinstance(checkpoint.get("model"), dict) and any(k in checkpoint for k in _DETECTRON2_KEYS):
+        return "detectron2"
+    return None
+
+
+def check_framework(checkpoint, path: str, expected: str) -> None:
+    """Raise if ``checkpoint`` (read from ``path``) was written by a framework other than
+    ``expected`` ("mmengine" or "detectron2")."""
+    framework = checkpoint_framework(checkpoint)
+    if framework is None or framework == expected:
+        return
+    version = ""
+    if framework == "mmengine" and isinstance(checkpoint.get("meta"), dict):
+        version = f" {checkpoint['meta'].get('mmengine_version', '')}".rstrip()
+    keys = ", ".join(sorted(map(str, checkpoint)))
+    raise ValueError(
+        f"checkpoint {path} was written by {framework}{version} (top-level keys: {keys}), "
+        f"not by {expected}: load it with {framework}"
+    )
+
+
+def check_keys_match(model: nn.Module, checkpoint_keys: Iterable[str], path: str) -> None:
+    """Raise if a checkpoint read from ``path`` holds none of a model's parameters.
+
+    Buffers are left out: a checkpoint of another model may share a few (e.g. a data
+    preprocessor's mean and std) and still load no weight.
+
+    Args:
+        model (nn.Module): the model about to be loaded.
+        checkpoint_keys (Iterable[str]): the checkpoint's keys, with the prefixes the loader
+            strips already stripped.
+        path (str): the file, for the message.
+    """
+    names = sorted(name for name, _ in model.named_parameters())
+    checkpoint_keys = sorted(checkpoint_keys)
+    if not names or set(names) & set(checkpoint_keys):
+        return
+    raise ValueError(
+        f"checkpoint {path} holds none of the {len(names)} parameters of "
+        f"{type(model).__name__}: its {len(checkpoint_keys)} entries are named like "
+        f"{checkpoint_keys[:3]}, the model's parameters like {names[:3]}; is it a checkpoint "
+        "of another model?"
+    )
