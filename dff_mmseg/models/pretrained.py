@@ -103,9 +103,9 @@ def skip_initial_weights_in(cfg, checkpoint: str) -> list[str]:
     Returns:
         list[str]: the parts whose initial weights were dropped.
     """
-    from mmengine.runner.checkpoint import _load_checkpoint
+    from dff_mmseg.checkpoint import read_checkpoint
 
-    loaded = _load_checkpoint(checkpoint, map_location="cpu")
+    loaded = read_checkpoint(checkpoint)  # names the file if it is truncated or foreign
     keys = list(loaded.get("state_dict", loaded))
     dropped = []
     for part, prefix in PART_PREFIXES.items():

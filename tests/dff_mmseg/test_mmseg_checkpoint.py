@@ -27,8 +27,9 @@ def write_config(folder: Path, data_root: Path, max_iters: int) -> Path:
 _base_ = [{str(BASE)!r}]
 model = dict(
     data_preprocessor=dict(size=(32, 64)),
-    feature_net=dict(out_channels=8, norm="FrozenBN"),
-    flow_net=dict(name="flownet_half", norm=None, checkpoint=None),
+    backbone=dict(out_channels=8, norm="FrozenBN"),
+    decode_head=dict(in_channels=8, channels=8),
+    flow_net=dict(type="FlowNetHalf", norm=None, init_cfg=None),
 )
 train_dataloader = dict(batch_size=1, dataset=dict(data_root={str(data_root)!r}))
 val_dataloader = dict(dataset=dict(data_root={str(data_root)!r}))
