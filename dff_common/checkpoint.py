@@ -12,9 +12,9 @@
   ``upsampled_flow6_to_5.weight``, ...). The scale field is new (Sec. 3): its keys are absent
   from every FlowNet checkpoint and keep their initialisation to ones.
 
-The weights expect the input they were trained with (PEERS.md, pitfall 4), see
-``FLOWNETS_TRAINED_INPUT``; the channel order can be fixed exactly here (``bgr_to_rgb``),
-the value range belongs to the propagation's input normalisation.
+The weights expect the input they were trained with (another input normalisation is a common
+mistake), see ``FLOWNETS_TRAINED_INPUT``; the channel order can be fixed exactly here
+(``bgr_to_rgb``), the value range belongs to the propagation's input normalisation.
 """
 
 import logging

@@ -1,59 +1,31 @@
-"""Compatibility with the dependency stack that installs on CPU-only machines.
+"""Placeholders for missing compiled extensions of a framework (framework-free mechanism).
 
-The one documented place where this project adapts to its stack (see ENVIRONMENT.md of the
-team checkout and the README):
-
-* **detectron2 0.6 without its C++ extension.** Only third-party sdists of detectron2 0.6 are
-  installable from PyPI and they lack the C++ sources, so ``detectron2._C`` is missing and
-  ``import detectron2.layers`` fails. :func:`apply` registers a placeholder ``detectron2._C``
-  whose operators raise :class:`MissingExtensionError` naming the op (deformable conv,
-  rotated boxes, the C++ COCO evaluation); DFF uses none of them.
-* **mmcv-lite instead of full mmcv.** ``import mmseg.models`` imports ``mmcv.ops``, which loads
-  ``mmcv._ext``; a placeholder with the same behaviour is registered.
-* **Pillow >= 10** removed ``Image.LINEAR`` (a default argument in detectron2 0.6's
-  ``data/transforms/transform.py``): aliased to ``Image.BILINEAR``, its old meaning.
-* **numpy >= 1.24** removed ``np.int``, ``np.float``, ``np.bool`` which detectron2 0.6 still
-  uses (data/build.py, evaluation/sem_seg_evaluation.py, structures/masks.py, ...): aliased to
-  the builtins they always meant.
-* **torch >= 2.6 loads with ``weights_only=True`` by default**, and mmengine 0.10.7 calls
-  ``torch.load`` without the argument, so loading or resuming a checkpoint written by mmengine's
-  own ``Runner``/``CheckpointHook`` fails: besides tensors it pickles the message hub's
-  ``HistoryBuffer`` objects, numpy arrays, scalars and dtypes, and, through
-  ``HistoryBuffer.__getstate__``, its statistics methods as ``getattr(HistoryBuffer, "min")``.
-  :func:`allow_mmengine_checkpoints` marks exactly these as safe globals
-  (``torch.serialization.add_safe_globals``) instead of turning ``weights_only`` off, so
-  untrusted files still cannot run code; ``getattr`` is replaced by a stand-in that only
-  returns ``HistoryBuffer``'s own statistics methods.
-
-Every shim applies only when the real thing is missing: a source build of detectron2 (with
-``_C``) or a full mmcv (with ``_ext``) is used untouched. :func:`apply` is idempotent and is
-called by ``dff_detectron2`` and ``dff_mmseg`` on import.
+A pure-Python build of a framework may lack its compiled extension (``<package>._C``,
+``<package>._ext``) while most of the package works without it, except that some module
+imports it. :func:`register_placeholder` registers, only when the extension is missing, a
+module whose every attribute is an op that raises :class:`MissingExtensionError` naming the
+op and how to get a compiled build: modules that merely import the extension work, and
+calling an op fails clearly. The plugins name their framework's extensions and their other
+adaptations in their own ``compat`` modules (``dff_detectron2.compat``, ``dff_mmseg.compat``).
 """
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-import pickle
 import sys
 import types
 
 __all__ = [
     "MissingExtensionError",
-    "allow_mmengine_checkpoints",
-    "apply",
     "applied_shims",
+    "extension_missing",
     "placeholder_extension",
+    "record_shim",
+    "register_placeholder",
 ]
 
 _APPLIED: list[str] = []
-
-_HOW_TO_BUILD = {
-    "detectron2._C": "build detectron2 from source with its C++/CUDA extension "
-    "(https://detectron2.readthedocs.io/en/latest/tutorials/install.html)",
-    "mmcv._ext": "install the full mmcv with compiled ops instead of mmcv-lite "
-    "(`pip install mmcv` with a matching compiler, see the mmcv installation guide)",
-}
 
 
 class MissingExtensionError(RuntimeError):
@@ -61,40 +33,45 @@ class MissingExtensionError(RuntimeError):
 
 
 class _PlaceholderExtension(types.ModuleType):
-    """A module standing in for a missing compiled extension.
+    """A module standing in for a missing compiled extension (see the module docstring)."""
 
-    Any attribute is a callable that raises :class:`MissingExtensionError` naming the op, so
-    that modules which merely *import* the extension work, and calling an op fails clearly.
-    """
-
-    def __init__(self, name: str, info: dict | None = None):
+    def __init__(self, name: str, how_to_build: str, info: dict | None = None):
         super().__init__(name)
         self.__dict__["_dff_placeholder"] = True
+        self.__dict__["_how_to_build"] = how_to_build
         for key, value in (info or {}).items():
             self.__dict__[key] = value
 
     def __getattr__(self, op: str):
         if op.startswith("__"):
             raise AttributeError(op)
-        ext = self.__name__
+        ext, how = self.__name__, self.__dict__["_how_to_build"]
 
         def missing(*args, **kwargs):
             raise MissingExtensionError(
                 f"`{ext}.{op}` needs the compiled extension `{ext}`, which is not installed "
                 f"(a pure-Python build is in use; placeholder from dff_common.compat). "
-                f"To use this op, {_HOW_TO_BUILD.get(ext, 'install a compiled build')}."
+                f"To use this op, {how}."
             )
 
         missing.__name__ = op
         return missing
 
 
-def placeholder_extension(name: str, info: dict | None = None) -> types.ModuleType:
-    """Build (without registering) a placeholder module for the extension ``name``."""
-    return _PlaceholderExtension(name, info)
+def placeholder_extension(
+    name: str, how_to_build: str = "install a compiled build", info: dict | None = None
+) -> types.ModuleType:
+    """Build (without registering) a placeholder module for the extension ``name``.
+
+    Args:
+        name (str): the extension's module name, e.g. ``"detectron2._C"``.
+        how_to_build (str): how to get the real extension, for the error message.
+        info (dict, optional): real attributes of the placeholder (e.g. version getters).
+    """
+    return _PlaceholderExtension(name, how_to_build, info)
 
 
-def _extension_missing(name: str) -> bool:
+def extension_missing(name: str) -> bool:
     """True when ``name`` (e.g. ``detectron2._C``) cannot be imported but its package can."""
     package = name.rpartition(".")[0]
     if importlib.util.find_spec(package) is None:
@@ -104,8 +81,20 @@ def _extension_missing(name: str) -> bool:
     return importlib.util.find_spec(name) is None
 
 
-def _register(name: str, info: dict | None = None) -> None:
-    module = placeholder_extension(name, info)
+def record_shim(name: str) -> None:
+    """Note that the shim ``name`` was applied in this process (see :func:`applied_shims`)."""
+    _APPLIED.append(name)
+
+
+def register_placeholder(name: str, how_to_build: str, info: dict | None = None) -> bool:
+    """Register a placeholder for the extension ``name`` if, and only if, it is missing.
+
+    Returns:
+        bool: whether a placeholder was registered (False: the real extension, or no package).
+    """
+    if not extension_missing(name):
+        return False
+    module = placeholder_extension(name, how_to_build, info)
     # a spec without a loader: importlib.util.find_spec(name) works (mmengine's Runner calls
     # pkgutil.find_loader("mmcv._ext"), which raises on a module whose __spec__ is None) and
     # reports no loadable extension
@@ -114,104 +103,8 @@ def _register(name: str, info: dict | None = None) -> None:
     parent = sys.modules.get(name.rpartition(".")[0])
     if parent is not None:
         setattr(parent, name.rpartition(".")[2], module)
-    _APPLIED.append(name)
-
-
-def _patch_detectron2_extension() -> None:
-    if _extension_missing("detectron2._C"):
-        # detectron2.utils.collect_env reads these three from a real build
-        _register(
-            "detectron2._C",
-            {
-                "get_compiler_version": lambda: "none (pure-Python detectron2 build)",
-                "get_cuda_version": lambda: "none (pure-Python detectron2 build)",
-                "has_cuda": lambda: False,
-            },
-        )
-
-
-def _patch_mmcv_extension() -> None:
-    if _extension_missing("mmcv._ext"):
-        _register("mmcv._ext")
-
-
-def _patch_pillow() -> None:
-    from PIL import Image
-
-    if not hasattr(Image, "LINEAR"):
-        Image.LINEAR = Image.BILINEAR  # the meaning it had before Pillow 10
-        _APPLIED.append("PIL.Image.LINEAR")
-
-
-def _patch_numpy_aliases() -> None:
-    import numpy as np
-
-    for alias, builtin in (("int", int), ("float", float), ("bool", bool)):
-        if alias not in np.__dict__:
-            try:
-                getattr(np, alias)
-            except AttributeError:
-                setattr(np, alias, builtin)
-                _APPLIED.append(f"numpy.{alias}")
-
-
-_HISTORY_BUFFER_STATISTICS = ("min", "max", "current", "mean")
-
-
-def _history_buffer_getattr(owner, name: str):
-    """Stand-in for ``builtins.getattr`` while unpickling: HistoryBuffer's statistics only."""
-    from mmengine.logging import HistoryBuffer
-
-    if owner is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
-        return getattr(owner, name)
-    raise pickle.UnpicklingError(
-        f"refusing getattr({owner!r}, {name!r}) while loading with weights_only=True: only "
-        f"HistoryBuffer.{{{', '.join(_HISTORY_BUFFER_STATISTICS)}}} are allowed "
-        "(dff_common.compat.allow_mmengine_checkpoints)"
-    )
-
-
-def allow_mmengine_checkpoints() -> None:
-    """Let ``torch.load(weights_only=True)`` read checkpoints written by mmengine's Runner.
-
-    Registers as safe globals mmengine's ``HistoryBuffer``, numpy's array/scalar
-    reconstructors and dtype classes (under their numpy 1 and numpy 2 module paths), and the
-    restricted ``getattr`` stand-in. Applies only when mmengine is installed and torch has
-    ``add_safe_globals``; idempotent.
-    """
-    import torch.serialization
-
-    name = "torch.serialization.add_safe_globals[mmengine checkpoints]"
-    if name in _APPLIED or not hasattr(torch.serialization, "add_safe_globals"):
-        return
-    if importlib.util.find_spec("mmengine") is None:
-        return
-    import numpy as np
-    from mmengine.logging import HistoryBuffer
-
-    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
-    scalar = np.float64(0).__reduce__()[0]
-    safe: list = [
-        HistoryBuffer,
-        np.ndarray,
-        np.dtype,
-        (_history_buffer_getattr, "builtins.getattr"),
-    ]
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        safe += [(reconstruct, f"{module}._reconstruct"), (scalar, f"{module}.scalar")]
-    safe += sorted({type(np.dtype(code)) for code in np.typecodes["All"]}, key=str)
-    torch.serialization.add_safe_globals(safe)
-    _APPLIED.append(name)
-
-
-def apply() -> list[str]:
-    """Apply every shim that is needed here; returns the names of those applied so far."""
-    _patch_detectron2_extension()
-    _patch_mmcv_extension()
-    _patch_pillow()
-    _patch_numpy_aliases()
-    allow_mmengine_checkpoints()
-    return applied_shims()
+    record_shim(name)
+    return True
 
 
 def applied_shims() -> list[str]:

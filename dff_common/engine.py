@@ -8,7 +8,7 @@ takes one frame from each of several videos, at any positions: the key frames of
 go through the feature network in one call, the other frames through the propagation in
 one call, and all features through the task network in one call, in the batch order. The
 first frame of every video is a key frame and resets its cache (the peers' pitfall of
-reusing the previous video's features, see PEERS.md).
+reusing the previous video's features when a clip does not start at a multiple of l).
 
 Bad input stops a step with an error naming the video and the frame: a frame that is not
 finite, a frame whose size differs from its video's, a network output (f_k, M, S) that is not

@@ -59,7 +59,7 @@ def add_dff_config(cfg: CN) -> CN:
     _C.MODEL.DFF.FLOW.NORM = ""  # "" (paper: no normalisation) or "BN" (kept frozen)
     # Multiplier of F's flow output into feature-map pixels: FlowNet predicts flow / 20 in
     # pixels of its input at stride 4, so 20 / 8 = 2.5 for feature maps at stride 8 of the
-    # half-size input (Sec. 4; the authors' code). Pitfall 1 of PEERS.md: leaving it out.
+    # half-size input (Sec. 4; the authors' code). Leaving it out makes the flow 2.5x too short.
     _C.MODEL.DFF.FLOW.FLOW_FACTOR = 2.5
     # F sees both frames resized by this factor: "half-sized" input (Sec. 4; 300 vs 600).
     _C.MODEL.DFF.FLOW.INPUT_SCALE = 0.5

@@ -4,7 +4,7 @@ Importing it registers its parts in mmseg's registries, so configs load it with
 ``custom_imports = dict(imports=["dff_mmseg"], allow_failed_imports=False)``.
 """
 
-from dff_common import compat
+from dff_mmseg import compat
 
 compat.apply()  # before the first mmseg import: mmcv-lite has no compiled `mmcv._ext`
 

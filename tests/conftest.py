@@ -84,7 +84,7 @@ def mmengine_checkpoint(tmp_path_factory):
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
-    from dff_common import compat
+    from dff_mmseg import compat
 
     compat.apply()  # torch.load(weights_only=True) of mmengine's message hub
 
@@ -122,7 +122,7 @@ def mmengine_checkpoint(tmp_path_factory):
 def detectron2_checkpoint(tmp_path_factory):
     """A checkpoint written by detectron2's ``DetectionCheckpointer`` as its
     ``PeriodicCheckpointer`` does (``model`` plus ``iteration``), for a toy model."""
-    from dff_common import compat
+    from dff_detectron2 import compat
 
     compat.apply()
     from detectron2.checkpoint import DetectionCheckpointer

@@ -7,7 +7,7 @@
 # last line of stdout.
 #
 # detectron2 0.6 is not on PyPI: its third-party sdist `pb1-detectron2==0.6` lacks the C++
-# sources, so we build a pure-Python wheel of it with `ext_modules` dropped (ENVIRONMENT.md);
+# sources, so we build a pure-Python wheel of it with `ext_modules` dropped;
 # dff_common.compat then provides placeholders for the missing `detectron2._C`.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,8 +1,9 @@
 """Frame pairs for training and evaluating deep feature flow (paper Sec. 3 and Sec. 5.2).
 
 Training (Sec. 3, "Deep Feature Flow Training"): for an annotated current frame ``i`` a key
-frame ``k = i + offset`` is drawn with ``offset`` uniform in ``[-(l-1), 0]`` (PEERS.md: [-9, 0]
-on ImageNet VID, [-4, 0] on Cityscapes); offset 0 is the per-frame special case (no propagation).
+frame ``k = i + offset`` is drawn with ``offset`` uniform in ``[-(l-1), 0]`` (the authors'
+code: [-9, 0] on ImageNet VID, [-4, 0] on Cityscapes); offset 0 is the per-frame special case
+(no propagation).
 
 Evaluation (Sec. 5.2): "for each snippet we evaluate l image pairs (k, i), k = i-l+1, ..., i,
 for each frame i with ground truth annotation", so every key-frame distance 0..l-1 is scored.

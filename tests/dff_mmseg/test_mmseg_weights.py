@@ -242,7 +242,8 @@ def test_flow_net_checkpoint_in_dff_layout_drops_its_scale_field(tmp_path):
         if not key.startswith("scale_field.") and not key.endswith("num_batches_tracked"):
             assert torch.equal(ours[key], value), key
     assert_fresh_scale_field(flow_net)  # 8 channels for these features, not the file's 1024
-    # the loaded BN statistics stay as loaded through a training step (frozen, PEERS.md 3)
+    # the loaded BN statistics stay as loaded through a training step (frozen: batches of
+    # 1-2 pairs cannot estimate them)
     model.train()
     pair = torch.randn(2, 6, H, W, generator=torch.Generator().manual_seed(0))
     samples = []

@@ -71,7 +71,7 @@ def test_checkpoint_then_resume_continues_at_the_same_iteration(synthetic_root, 
     checkpoint = work_dir / "iter_2.pth"
     assert checkpoint.is_file()
     # torch 2.14 loads with weights_only=True by default: mmengine's checkpoint (message hub,
-    # numpy scalars) fails without dff_common.compat.allow_mmengine_checkpoints ...
+    # numpy scalars) fails without dff_mmseg.compat.allow_mmengine_checkpoints ...
     plain = subprocess.run(
         [sys.executable, "-c", f"import torch; torch.load({str(checkpoint)!r})"],
         capture_output=True,
