@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from dff_common.acceleration import accelerate
 from dff_common.scheduler import KeyFrameScheduler
 
 __all__ = ["DFFInferenceEngine", "FrameOutput", "StepOutput"]
@@ -75,6 +76,12 @@ class DFFInferenceEngine:
             (the interface of :class:`~dff_common.propagation.FeaturePropagation`).
         scheduler (KeyFrameScheduler): decides the key frames after the first of each video
             (``is_key_frame(i)`` of Algorithm 1, line 6).
+        compile (bool): ``torch.compile`` N_feat, F and N_task. Defaults to False.
+        channels_last (bool): run the three networks in the channels_last memory format
+            (converts their weights in place). Defaults to False.
+        autocast (bool): run the three networks under autocast (bfloat16 on a CPU, float16 on
+            CUDA); the warp and the scale field stay float32. Defaults to False.
+            See :func:`dff_common.acceleration.accelerate` for the three options.
     """
 
     def __init__(
@@ -83,10 +90,19 @@ class DFFInferenceEngine:
         task_net: Callable,
         propagation,
         scheduler: KeyFrameScheduler,
+        *,
+        compile: bool = False,
+        channels_last: bool = False,
+        autocast: bool = False,
     ):
-        self.feature_net = feature_net
-        self.task_net = task_net
-        self.propagation = propagation
+        self.feature_net, self.task_net, self.propagation = accelerate(
+            feature_net,
+            task_net,
+            propagation,
+            compile=compile,
+            channels_last=channels_last,
+            autocast=autocast,
+        )
         self.scheduler = scheduler
         self._caches: dict[Hashable, _KeyFrameCache] = {}
 

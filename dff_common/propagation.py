@@ -18,6 +18,8 @@ from dff_common.warp import warp
 
 __all__ = ["FeaturePropagation", "resize_flow"]
 
+_HALF = (torch.float16, torch.bfloat16)
+
 
 def _axis_ratio(new: int, old: int) -> float:
     # align_corners=True maps the first and last pixels of both grids onto each other, so one
@@ -131,7 +133,8 @@ class FeaturePropagation(nn.Module):
 
         Returns:
             tuple: ``flow`` ``(N, 2, h, w)`` in feature-map pixels, and ``scale``
-            ``(N, C, h, w)``, or None when ``use_scale`` is False or the flow net gives none.
+            ``(N, C, h, w)``, or None when ``use_scale`` is False or the flow net gives none;
+            float32 (or float64) even when F returns half precision (under autocast).
         """
         _check_frames(key_images, cur_images)
         flow, scale = self.flow_net(self._flow_input(key_images), self._flow_input(cur_images))
@@ -140,9 +143,11 @@ class FeaturePropagation(nn.Module):
                 f"flow_net must return flow (N={key_images.shape[0]}, 2, h, w), "
                 f"got shape {tuple(flow.shape)}"
             )
-        flow = resize_flow(flow, feat_size)
+        # F under autocast gives half precision: the resize and the warp's positions need fp32
+        flow = resize_flow(flow.float() if flow.dtype in _HALF else flow, feat_size)
         if not self.use_scale or scale is None:
             return flow, None
+        scale = scale.float() if scale.dtype in _HALF else scale
         if tuple(scale.shape[2:]) != tuple(feat_size):
             scale = F.interpolate(scale, size=tuple(feat_size), mode="bilinear", align_corners=True)
         return flow, scale
