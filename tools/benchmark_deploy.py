@@ -105,6 +105,16 @@ def detection(args: argparse.Namespace):
     return deploy_parts(model), clips, score, cfg.MODEL.DFF.KEY_FRAME_INTERVAL, "VID mAP"
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None) -> list:
     args = parse_args(argv)
     if args.threads:
@@ -133,7 +143,7 @@ def main(argv=None) -> list:
         clock=clock,
         log=lambda message: print(f"  ... {message}", flush=True),
     )
-    print(f"\n{platform.processor() or platform.machine()}, torch {torch.__version__}")
+    print(f"\n{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'variant':<36} {'ms/frame':>9} {'speedup':>8} {'max |diff|':>11} "
           f"{metric:>8} {'change':>7}")  # fmt: skip
     for row in rows:
