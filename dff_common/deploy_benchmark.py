@@ -54,6 +54,7 @@ class DeployRow:
         ms_per_frame (float): median over the rounds of the time per frame, in milliseconds.
         speedup (float): eager time / this time (> 1: faster than eager float32).
         max_abs_diff (float): largest absolute difference of an output from eager float32.
+        relative_diff (float): ``max_abs_diff`` over the largest absolute eager output.
         score (float | None): the task metric of the outputs (None without a scoring function).
         score_delta (float | None): ``score`` minus eager float32's.
     """
@@ -62,6 +63,7 @@ class DeployRow:
     ms_per_frame: float
     speedup: float
     max_abs_diff: float
+    relative_diff: float
     score: float | None = None
     score_delta: float | None = None
 
@@ -164,17 +166,16 @@ def compare_deploy(
     num_frames = sum(len(clip) for clip in clips)
     eager_time = statistics.median(seconds[EAGER])
     scores = {name: None if score is None else score(results[name]) for name in variants}
+    eager = [map_tensors(torch.Tensor.cpu, y) for clip in results[EAGER] for y in clip]
+    magnitude = max(max_abs_diff(y, map_tensors(torch.zeros_like, y)) for y in eager)
     rows = []
     for name in variants:
         median = statistics.median(seconds[name])
-        diff = max(
-            max_abs_diff(map_tensors(torch.Tensor.cpu, x), map_tensors(torch.Tensor.cpu, y))
-            for clip, ref in zip(results[name], results[EAGER])
-            for x, y in zip(clip, ref)
-        )
+        outputs = [map_tensors(torch.Tensor.cpu, x) for clip in results[name] for x in clip]
+        diff = max(max_abs_diff(x, y) for x, y in zip(outputs, eager, strict=True))
+        relative = diff / magnitude if magnitude else 0.0
         value = scores[name]
         delta = None if value is None else value - scores[EAGER]
-        rows.append(
-            DeployRow(name, 1000 * median / num_frames, eager_time / median, diff, value, delta)
-        )
+        ms = 1000 * median / num_frames
+        rows.append(DeployRow(name, ms, eager_time / median, diff, relative, value, delta))
     return rows

@@ -44,7 +44,7 @@ def deploy_parts(model: nn.Module) -> DeployParts:
 
 
 def val_clips(
-    model: nn.Module, data_root: str | Path, split: str = "val"
+    model: nn.Module, data_root: str | Path, split: str = "val", channel_order: str = "bgr"
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The snippets of a split up to their annotated frame, normalised as ``model`` expects.
 
@@ -53,9 +53,12 @@ def val_clips(
     ``19 mod l``, as the stream configs do.
 
     Args:
-        model (nn.Module): a ``DFFSegmentor`` (its ``data_preprocessor`` normalises).
+        model (nn.Module): a ``DFFSegmentor`` (its ``data_preprocessor`` converts the channels
+            and normalises).
         data_root (str | Path): Cityscapes-layout root (``leftImg8bit_sequence``, ``gtFine``).
         split (str): the split. Defaults to "val".
+        channel_order (str): the frames' order as the config's ``LoadVideoFrames`` reads them.
+            Defaults to "bgr" (its default, mmseg's convention).
 
     Returns:
         tuple: clips ``(20, 3, H, W)`` float and labels ``(H, W)`` long (train ids), per snippet.
@@ -65,7 +68,7 @@ def val_clips(
     for annotated in list_annotated_frames(data_root, split):
         frames = list(annotated.snippet)[: ANNOTATED_INDEX + 1]
         check_frames_exist(annotated, frames)
-        images = [read_image(annotated.frame_path(f)) for f in frames]
+        images = [read_image(annotated.frame_path(f), channel_order) for f in frames]
         stack = torch.stack([torch.from_numpy(i).permute(2, 0, 1) for i in images]).to(device)
         normalised = model.data_preprocessor.normalize_frames(stack.flatten(0, 1))
         clips.append(normalised.view(stack.shape))

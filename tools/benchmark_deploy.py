@@ -80,7 +80,9 @@ def segmentation(args: argparse.Namespace):
         options.add_argument("opts", nargs="+", action=DictAction)
         cfg_options = options.parse_args(args.opts).opts
     model = load_model(args.config, args.checkpoint, cfg_options=cfg_options)
-    clips, labels = val_clips(model, args.data)
+    loads = [t for t in model.cfg.test_dataloader.dataset.pipeline if t.type == "LoadVideoFrames"]
+    channel_order = loads[0].get("channel_order", "bgr") if loads else "bgr"
+    clips, labels = val_clips(model, args.data, channel_order=channel_order)
     clips, labels = clips[: args.max_clips], labels[: args.max_clips]
     score = miou_score(labels, model.num_classes, model.ignore_index, model.align_corners)
     return deploy_parts(model), clips, score, model.interval, "mIoU"
@@ -144,12 +146,13 @@ def main(argv=None) -> list:
         log=lambda message: print(f"  ... {message}", flush=True),
     )
     print(f"\n{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'variant':<36} {'ms/frame':>9} {'speedup':>8} {'max |diff|':>11} "
+    print(f"{'variant':<36} {'ms/frame':>9} {'speedup':>8} {'max |diff|':>11} {'relative':>9} "
           f"{metric:>8} {'change':>7}")  # fmt: skip
     for row in rows:
         print(
             f"{row.name:<36} {row.ms_per_frame:>9.1f} {row.speedup:>7.2f}x "
-            f"{row.max_abs_diff:>11.2e} {row.score:>8.2f} {row.score_delta:>+7.2f}"
+            f"{row.max_abs_diff:>11.2e} {row.relative_diff:>9.1e} {row.score:>8.2f} "
+            f"{row.score_delta:>+7.2f}"
         )
     os.makedirs(args.work_dir, exist_ok=True)
     results = Path(args.work_dir) / "results.json"

@@ -50,8 +50,11 @@ def test_rows_compare_each_variant_with_eager(tmp_path):
     parts, videos = make_parts(), clips()
     scores = []
 
+    eager_outputs = []
+
     def score(results):  # mean score of the last frames: a stand-in for mIoU
         assert [len(clip) for clip in results] == [5, 5]
+        eager_outputs.extend([] if eager_outputs else results)  # the first call is eager's
         scores.append(torch.stack([clip[-1] for clip in results]).mean().item())
         return scores[-1]
 
@@ -76,6 +79,9 @@ def test_rows_compare_each_variant_with_eager(tmp_path):
     assert eager.max_abs_diff == 0.0 and eager.score_delta == 0.0
     assert channels_last.max_abs_diff < 1e-5 and onnxruntime.max_abs_diff < 1e-4
     assert 1e-4 < autocast.max_abs_diff < 0.1  # bfloat16 networks
+    magnitude = max(y.abs().max().item() for clip in eager_outputs for y in clip)
+    for row in rows:
+        assert row.relative_diff == pytest.approx(row.max_abs_diff / magnitude)
     assert (tmp_path / "key.onnx").is_file() and (tmp_path / "propagation.onnx").is_file()
     assert "round 2/2 onnxruntime: 1.00 s" in messages
     # the options ran on copies: the given networks are unchanged (NCHW weights)

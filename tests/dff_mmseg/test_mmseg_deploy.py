@@ -25,8 +25,8 @@ def build(flow_net=dict(name="flownet_half")):  # noqa: B006 (read only)
             num_classes=5,
             feature_net=dict(depth=50, out_channels=8, frozen_stages=0),
             flow_net=flow_net,
-            data_preprocessor=dict(
-                type="VideoSegDataPreProcessor", mean=MEAN, std=STD, size=(H, W)
+            data_preprocessor=dict(  # BGR frames in, as the configs
+                type="VideoSegDataPreProcessor", mean=MEAN, std=STD, bgr_to_rgb=True, size=(H, W)
             ),
         )
     )
@@ -82,7 +82,8 @@ def test_val_clips_end_at_the_annotated_frame(synthetic_root):
     annotated = list_annotated_frames(synthetic_root, "val")
     assert len(clips) == len(labels) == len(annotated) == 2
     assert clips[0].shape == (20, 3, H, W) and labels[0].shape == (H, W)
-    image = torch.from_numpy(read_image(annotated[0].frame_path(annotated[0].frame))).float()
+    image = read_image(annotated[0].frame_path(annotated[0].frame), "bgr")  # mmseg's order
+    image = torch.from_numpy(image[..., ::-1].copy()).float()  # the preprocessor's RGB
     expected = (image.permute(2, 0, 1) - torch.tensor(MEAN).view(3, 1, 1)) / torch.tensor(STD).view(
         3, 1, 1
     )
