@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from dff_common.acceleration import accelerate
 from dff_common.scheduler import KeyFrameScheduler
 
 __all__ = ["DFFInferenceEngine", "FrameOutput", "StepOutput"]
@@ -117,6 +118,12 @@ class DFFInferenceEngine:
             logged warning naming it (a video that stopped without :meth:`end_video`); should
             that video go on, its next frame starts it again as a key frame. None: no bound.
             Defaults to 64.
+        compile (bool): ``torch.compile`` N_feat, F and N_task. Defaults to False.
+        channels_last (bool): run the three networks in the channels_last memory format
+            (converts their weights in place). Defaults to False.
+        autocast (bool): run the three networks under autocast (bfloat16 on a CPU, float16 on
+            CUDA); the warp and the scale field stay float32. Defaults to False.
+            See :func:`dff_common.acceleration.accelerate` for the three options.
     """
 
     def __init__(
@@ -127,14 +134,22 @@ class DFFInferenceEngine:
         scheduler: KeyFrameScheduler,
         *,
         max_videos: int | None = 64,
+        compile: bool = False,
+        channels_last: bool = False,
+        autocast: bool = False,
     ):
         if max_videos is not None and (
             isinstance(max_videos, bool) or not isinstance(max_videos, int) or max_videos < 1
         ):
             raise ValueError(f"max_videos must be an int >= 1 or None, got {max_videos!r}")
-        self.feature_net = feature_net
-        self.task_net = task_net
-        self.propagation = propagation
+        self.feature_net, self.task_net, self.propagation = accelerate(
+            feature_net,
+            task_net,
+            propagation,
+            compile=compile,
+            channels_last=channels_last,
+            autocast=autocast,
+        )
         self.scheduler = scheduler
         self.max_videos = max_videos
         self._caches: dict[Hashable, _KeyFrameCache] = {}  # least recently stepped first

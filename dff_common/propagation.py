@@ -18,6 +18,8 @@ from dff_common.warp import warp
 
 __all__ = ["FeaturePropagation", "resize_flow", "resize_scale"]
 
+_HALF = (torch.float16, torch.bfloat16)
+
 
 def resize_flow(flow: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bilinearly resize a flow field to another grid over the same image, in the new pixels.
@@ -168,7 +170,8 @@ class FeaturePropagation(nn.Module):
 
         Returns:
             tuple: ``flow`` ``(N, 2, h, w)`` in pixels of its grid, and ``scale``
-            ``(N, C, h, w)``, or None when ``use_scale`` is False or the flow net gives none.
+            ``(N, C, h, w)``, or None when ``use_scale`` is False or the flow net gives none;
+            float32 (or float64) even when F returns half precision (under autocast).
         """
         _check_frames(key_images, cur_images)
         flow, scale = self.flow_net(self._flow_input(key_images), self._flow_input(cur_images))
@@ -177,8 +180,12 @@ class FeaturePropagation(nn.Module):
                 f"flow_net must return flow (N={key_images.shape[0]}, 2, h, w), "
                 f"got shape {tuple(flow.shape)}"
             )
-        if not self.use_scale:
+        # F under autocast gives half precision: the resize and the warp's positions need fp32
+        flow = flow.float() if flow.dtype in _HALF else flow
+        if not self.use_scale or scale is None:
             scale = None
+        elif scale.dtype in _HALF:
+            scale = scale.float()
         if feat_size is not None:
             flow = resize_flow(flow, feat_size)
             scale = None if scale is None else resize_scale(scale, feat_size)

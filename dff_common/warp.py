@@ -44,7 +44,9 @@ def _check_inputs(features: torch.Tensor, flow: torch.Tensor, scale: torch.Tenso
             raise ValueError(
                 f"scale has {scale.shape[1]} channels, features have {c} (expected {c} or 1)"
             )
-    if not torch.isfinite(flow).all():
+    # a value check cannot be part of an exported graph (dff_common.export); eager calls check
+    exporting = torch.compiler.is_exporting() or torch.jit.is_tracing()
+    if not exporting and not torch.isfinite(flow).all():
         raise ValueError("flow contains NaN or infinite values")
 
 

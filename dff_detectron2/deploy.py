@@ -1,0 +1,113 @@
+"""The DFF detector's parts for the fast inference paths, and its val set to score them.
+
+The exported graphs and the accelerated engine cover N_feat and the propagation F + S + W
+(:func:`deploy_parts`); the task network stays in Python (:func:`detect`): the task prefix,
+the RPN with its proposal selection and NMS, and the R-FCN head with its position-sensitive
+pooling and NMS (``DFFRCNN.task_network``), so that a detection is exactly the model's.
+:func:`val_clips` and :func:`vid_map_score` give the videos of a registered ImageNet VID split
+and the VID mAP of detections made from Algorithm 1's features (``VIDEvaluator``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import groupby
+
+import torch
+from detectron2.modeling.postprocessing import detector_postprocess
+from torch import nn
+
+from dff_common.export import DeployParts
+
+__all__ = ["FeaturePart", "deploy_parts", "detect", "val_clips", "vid_map_score"]
+
+
+class FeaturePart(nn.Module):
+    """N_feat of a ``DFFRCNN`` as a module: ``(N, 3, H, W) -> (N, C_split, H/16, W/16)``."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone.feature_part(images)
+
+
+def deploy_parts(model: nn.Module) -> DeployParts:
+    """N_feat and the propagation of a ``DFFRCNN``; no task network (see :func:`detect`).
+
+    Raises:
+        ValueError: for the per-frame model (``MODEL.DFF.MODE frame``), with no propagation.
+    """
+    if model.propagation is None:
+        raise ValueError(
+            "the per-frame model (MODEL.DFF.MODE frame) has no propagation: nothing to run "
+            "between key frames"
+        )
+    return DeployParts(FeaturePart(model.backbone), model.propagation, None)
+
+
+@torch.no_grad()
+def detect(model: nn.Module, features: torch.Tensor, inputs: list[dict]) -> list[dict]:
+    """Detections from features at the split point, as ``model(inputs)`` returns them.
+
+    Args:
+        model (nn.Module): the ``DFFRCNN`` the features come from.
+        features (Tensor): ``(N, C_split, h, w)`` features of the N frames of ``inputs``.
+        inputs (list[dict]): detectron2 inputs (``image`` ``(3, H, W)``, optional ``height``,
+            ``width``).
+
+    Returns:
+        list[dict]: ``{"instances": Instances}`` per input, in the output resolution.
+    """
+    (images,) = model.preprocess_image(inputs)
+    instances = model.task_network(features.to(model.device), images)[0]
+    return [
+        {
+            "instances": detector_postprocess(
+                r, x.get("height", r.image_size[0]), x.get("width", r.image_size[1])
+            )
+        }
+        for r, x in zip(instances, inputs)
+    ]
+
+
+def val_clips(model: nn.Module, loader) -> tuple[list[torch.Tensor], list[list[dict]]]:
+    """The videos of a test loader as normalised clips, with their detectron2 inputs.
+
+    Args:
+        model (nn.Module): the ``DFFRCNN`` (normalises and pads as in inference).
+        loader (Iterable[list[dict]]): ``build_dff_test_loader``'s batches, whole videos in
+            frame order (``video_id``, ``frame_idx``).
+
+    Returns:
+        tuple: clips ``(T, 3, H, W)`` (padded to multiples of 16) and the inputs of each frame.
+    """
+    frames = [x for batch in loader for x in batch]
+    videos = [list(group) for _, group in groupby(frames, key=lambda x: x["video_id"])]
+    clips = [model.preprocess_image(video)[0].tensor for video in videos]
+    return clips, videos
+
+
+def vid_map_score(
+    model: nn.Module, evaluator, inputs: list[list[dict]]
+) -> Callable[[list[list[torch.Tensor]]], float]:
+    """VID mAP (percent) of the detections made from Algorithm 1's features.
+
+    Args:
+        model (nn.Module): the ``DFFRCNN``.
+        evaluator (VIDEvaluator): the evaluator of the split (``distributed=False``).
+        inputs (list[list[dict]]): the inputs of each clip's frames (:func:`val_clips`).
+
+    Returns:
+        Callable: ``results[clip][frame]`` of ``(C_split, h, w)`` features -> VID mAP.
+    """
+
+    def score(results: list[list[torch.Tensor]]) -> float:
+        evaluator.reset()
+        for clip, clip_inputs in zip(results, inputs, strict=True):
+            for features, x in zip(clip, clip_inputs, strict=True):
+                evaluator.process([x], detect(model, features[None], [x]))
+        return float(evaluator.evaluate()["bbox"]["mAP"])
+
+    return score

@@ -1,0 +1,106 @@
+"""The DFF segmentor's parts for the fast inference paths, and its synthetic val set to score them.
+
+:func:`deploy_parts` gives N_feat, the propagation and N_task of a built ``DFFSegmentor`` for
+``dff_common.export`` and ``dff_common.deploy_benchmark``; :func:`val_clips` and
+:func:`miou_score` give the clips of a Cityscapes-layout val split and the mIoU of Algorithm 1's
+scores on their annotated frames (mmseg's ``IoUMetric`` computation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from mmseg.evaluation import IoUMetric
+from mmseg.models.utils import resize
+from torch import nn
+
+from dff_common.data.cityscapes import (
+    ANNOTATED_INDEX,
+    check_frames_exist,
+    list_annotated_frames,
+    read_image,
+    read_label,
+)
+from dff_common.export import DeployParts
+
+__all__ = ["deploy_parts", "miou_score", "val_clips"]
+
+
+def deploy_parts(model: nn.Module) -> DeployParts:
+    """N_feat, the propagation F + S + W and N_task of a ``DFFSegmentor`` (shared weights).
+
+    Raises:
+        ValueError: for the per-frame model (``flow_net=None``), which has no propagation.
+    """
+    if model.propagation is None:
+        raise ValueError(
+            "the per-frame model (flow_net=None) has no propagation: nothing to run between "
+            "key frames"
+        )
+    return DeployParts(model.n_feat(), model.propagation, model.n_task())
+
+
+def val_clips(
+    model: nn.Module, data_root: str | Path, split: str = "val", channel_order: str = "bgr"
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The snippets of a split up to their annotated frame, normalised as ``model`` expects.
+
+    Each clip is frames 0 .. 19 of a snippet, the annotated frame last, so Algorithm 1 run
+    from frame 0 (key frames 0, l, 2l, ...) predicts the annotated frame at key distance
+    ``19 mod l``, as the stream configs do.
+
+    Args:
+        model (nn.Module): a ``DFFSegmentor`` (its ``data_preprocessor`` converts the channels
+            and normalises).
+        data_root (str | Path): Cityscapes-layout root (``leftImg8bit_sequence``, ``gtFine``).
+        split (str): the split. Defaults to "val".
+        channel_order (str): the frames' order as the config's ``LoadVideoFrames`` reads them.
+            Defaults to "bgr" (its default, mmseg's convention).
+
+    Returns:
+        tuple: clips ``(20, 3, H, W)`` float and labels ``(H, W)`` long (train ids), per snippet.
+    """
+    clips, labels = [], []
+    device = next(model.parameters()).device
+    for annotated in list_annotated_frames(data_root, split):
+        frames = list(annotated.snippet)[: ANNOTATED_INDEX + 1]
+        check_frames_exist(annotated, frames)
+        images = [read_image(annotated.frame_path(f), channel_order) for f in frames]
+        stack = torch.stack([torch.from_numpy(i).permute(2, 0, 1) for i in images]).to(device)
+        normalised = model.data_preprocessor.normalize_frames(stack.flatten(0, 1))
+        clips.append(normalised.view(stack.shape))
+        labels.append(torch.from_numpy(read_label(annotated.label_path)).long())
+    return clips, labels
+
+
+def miou_score(
+    labels: list[torch.Tensor], num_classes: int, ignore_index: int = 255, align_corners=False
+) -> Callable[[list[list[torch.Tensor]]], float]:
+    """mIoU (percent) of the scores on each clip's last (annotated) frame.
+
+    Args:
+        labels (list[Tensor]): ``(H, W)`` label maps, one per clip.
+        num_classes (int): C.
+        ignore_index (int): label not scored. Defaults to 255.
+        align_corners (bool): of the score upsampling (the model's). Defaults to False.
+
+    Returns:
+        Callable: ``results[clip][frame]`` of ``(C, h, w)`` scores -> mIoU in percent.
+    """
+
+    def score(results: list[list[torch.Tensor]]) -> float:
+        areas = []
+        for clip, label in zip(results, labels, strict=True):
+            scores = clip[-1][None].float().cpu()  # [1, C, h, w]
+            scores = resize(scores, label.shape, mode="bilinear", align_corners=align_corners)
+            prediction = scores[0].argmax(0)
+            areas.append(
+                IoUMetric.intersect_and_union(prediction, label, num_classes, ignore_index)
+            )
+        totals = [sum(area[j] for area in areas) for j in range(4)]
+        return 100 * float(np.nanmean(IoUMetric.total_area_to_metrics(*totals, ["mIoU"])["IoU"]))
+
+    return score
