@@ -31,6 +31,7 @@ __all__ = [
     "METHODS",
     "QUICK_METHODS",
     "TRAININGS",
+    "ZOO_METHODS",
     "checkpoint_of",
     "evaluate",
     "flow_net_options",
@@ -58,6 +59,9 @@ TRAININGS = {
     "dff-fixf": ("dff-fixf_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
     "frame-quick": ("frame_r50_1xb2-200it" + SYNTH, 200, None),
     "dff-ft-quick": ("dff-ft_r50-flownet_1xb2-100it" + SYNTH, 100, "frame-quick"),
+    # a wrapped mmseg zoo model (SegFormer MiT-B0 from its unchanged config)
+    "frame-segformer": ("frame_segformer-mit-b0_1xb2-200it" + SYNTH, 200, None),
+    "dff-segformer": ("dff_segformer-mit-b0-flownet_1xb2-100it" + SYNTH, 100, "frame-segformer"),
 }
 # table rows: method -> (config, training run of its weights)
 METHODS = {
@@ -76,6 +80,11 @@ QUICK_METHODS = {
     "DFF (N from Frame)": ("dff-ft_r50-flownet_1xb2-100it" + SYNTH, "dff-ft-quick"),
     "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame-quick"),
     "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame-quick"),
+}
+ZOO_METHODS = {
+    "SegFormer Frame": ("frame_segformer-mit-b0_1xb2-200it" + SYNTH, "frame-segformer"),
+    "SegFormer DFF": ("dff_segformer-mit-b0-flownet_1xb2-100it" + SYNTH, "dff-segformer"),
+    "SegFormer copy": ("copy_segformer-mit-b0-zeroflow_1xb2-100it" + SYNTH, "frame-segformer"),
 }
 
 

@@ -1,6 +1,6 @@
 """Table 4 of the paper on the synthetic Cityscapes-layout set, on a CPU in minutes.
 
-    python -m dff_mmseg.table4 [--work-dir work_dirs/table4] [--retrain] [--quick]
+    python -m dff_mmseg.table4 [--work-dir work_dirs/table4] [--retrain] [--quick] [--zoo]
 
 1. writes the synthetic set (``make_synthetic_cityscapes``: 40 train / 30 val snippets of
    30 frames, 128x256) unless present, and pre-trains the flow network on the synthetic
@@ -21,6 +21,9 @@
 
 ``--quick`` (the README's demo) trains Frame 200 iterations and DFF from Frame 100, on a
 smaller set (20 train / 10 val snippets), and reports Frame, DFF, copying and SFF only.
+``--zoo`` reports the same comparison (Frame, DFF from Frame, copying) for a wrapped mmseg zoo
+model instead, SegFormer MiT-B0 from its unchanged zoo config (Frame 200 iterations, DFF
+100).
 
 The runs, the steps and the timing are those of :mod:`dff_mmseg.experiment`.
 """
@@ -40,6 +43,7 @@ from .experiment import (
     DATA,
     METHODS,
     QUICK_METHODS,
+    ZOO_METHODS,
     evaluate,
     load_segmentor,
     method_checkpoint,
@@ -54,6 +58,7 @@ __all__ = ["main", "parse_args"]
 
 RUNS = ("frame", "dff", "dff-ft", "frame-ft", "dff-fixn", "dff-fixf")
 QUICK_RUNS = ("frame-quick", "dff-ft-quick")
+ZOO_RUNS = ("frame-segformer", "dff-segformer")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,6 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--flow-net", default="flownet", choices=list(FLOW_NETS))
     parser.add_argument("--retrain", action="store_true", help="ignore existing checkpoints")
     parser.add_argument("--quick", action="store_true", help="the demo's short schedule")
+    parser.add_argument("--zoo", action="store_true", help="a wrapped zoo model (SegFormer)")
     args = parser.parse_args(argv)
     if args.quick and args.data == DATA:
         args.data = DATA + "_quick"
@@ -75,12 +81,15 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     prepare(args.data, args.flow_checkpoint, args.flow_net, args.quick)
     flow = (args.flow_net, args.flow_checkpoint)
-    for run in QUICK_RUNS if args.quick else RUNS:
+    runs, methods = (QUICK_RUNS, QUICK_METHODS) if args.quick else (RUNS, METHODS)
+    if args.zoo:
+        runs, methods = ZOO_RUNS, ZOO_METHODS
+    for run in runs:
         train_run(run, args.work_dir, args.data, *flow, retrain=args.retrain)
     snippets = val_snippets(args.data)
     timer = Timer()
     rows = {}
-    for name, (config, run) in (QUICK_METHODS if args.quick else METHODS).items():
+    for name, (config, run) in methods.items():
         checkpoint = method_checkpoint(config, run, args.work_dir, *flow)
         eval_dir = Path(args.work_dir) / ("eval_" + "".join(c for c in name.lower() if c.isalnum()))
         metrics = evaluate(config, checkpoint, eval_dir, run_options(config, args.data, *flow))

@@ -30,11 +30,21 @@ __all__ = ["SPLITS", "DFFSegmentor", "FeatureNetwork", "TaskNetwork"]
 # score maps are propagated).
 SPLITS = ("backbone", "neck", "decode_head")
 PROTOCOLS = ("pairs", "stream")
-PROBE_SIZE = 64  # side of the zero image that measures the propagated levels' channels
+PROBE_SIZE = 64  # side of the zero image that measures the propagated levels
+
+Levels = tuple[Tensor | None, ...]
 
 
 def _levels(x) -> tuple[Tensor, ...]:
     return (x,) if isinstance(x, Tensor) else tuple(x)
+
+
+def _tensors(x) -> list[Tensor]:
+    """The tensors of a head's output (a tensor, or nested lists / tuples / dicts of them)."""
+    if isinstance(x, Tensor):
+        return [x]
+    values = x.values() if isinstance(x, dict) else x
+    return [t for value in values for t in _tensors(value)]
 
 
 class FeatureNetwork(nn.Module):
@@ -42,18 +52,37 @@ class FeatureNetwork(nn.Module):
 
     A view on the segmentor's modules (shares their parameters): the backbone, or the part of
     it before its split point (``feature_part()``, Table 5), then the neck and the decode head
-    when the split lies after them.
+    when the split lies after them. Of the resulting levels it returns those at ``levels``
+    (the ones N_task reads), None for those in ``skipped``.
+
+    Args:
+        levels (tuple[int], optional): indices of the propagated levels among the outputs.
+            Defaults to None: all of them.
+        skipped (tuple[int]): those of ``levels`` returned as None (levels that only the
+            auxiliary heads read, not needed at test time). Defaults to ().
     """
 
-    def __init__(self, backbone: nn.Module, neck: nn.Module | None, head: nn.Module | None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        neck: nn.Module | None,
+        head: nn.Module | None,
+        levels: tuple[int, ...] | None = None,
+        skipped: tuple[int, ...] = (),
+    ):
         super().__init__()
         self.backbone, self.neck, self.head = backbone, neck, head
+        self.levels, self.skipped = levels, skipped
 
-    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+    def forward(self, images: Tensor) -> Levels:
         x = _levels(self.backbone(images))
         if self.neck is not None:
             x = _levels(self.neck(x))
-        return x if self.head is None else (self.head(x),)
+        if self.head is not None:
+            x = (self.head(x),)
+        if self.levels is None:
+            return x
+        return tuple(None if i in self.skipped else x[i] for i in self.levels)
 
 
 class TaskNetwork(nn.Module):
@@ -62,19 +91,39 @@ class TaskNetwork(nn.Module):
     A view on the segmentor's modules: the layers of the backbone after its split point
     (``task_prefix()``, on the single level of a split backbone), the neck when the split
     lies before it, then the decode head (none when the scores themselves are propagated).
+    The propagated levels are put back at their places ``levels`` among ``num_levels`` (None
+    at the others, which nothing reads) before.
+
+    Args:
+        levels (tuple[int], optional): places of the propagated levels. Defaults to None:
+            they are all the levels.
+        num_levels (int, optional): number of N_feat's levels, with ``levels``.
     """
 
-    def __init__(self, prefix: nn.Module | None, neck: nn.Module | None, head: nn.Module | None):
+    def __init__(
+        self,
+        prefix: nn.Module | None,
+        neck: nn.Module | None,
+        head: nn.Module | None,
+        levels: tuple[int, ...] | None = None,
+        num_levels: int | None = None,
+    ):
         super().__init__()
         self.prefix, self.neck, self.head = prefix, neck, head
+        self.levels, self.num_levels = levels, num_levels
 
-    def features(self, levels: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    def features(self, levels: Levels) -> Levels:
         """The decode head's input: the levels after the task prefix and the neck."""
+        if self.levels is not None:
+            placed = [None] * self.num_levels
+            for index, level in zip(self.levels, levels):
+                placed[index] = level
+            levels = tuple(placed)
         if self.prefix is not None:
             levels = (self.prefix(levels[0]), *levels[1:])
         return levels if self.neck is None else _levels(self.neck(levels))
 
-    def forward(self, levels: tuple[Tensor, ...]) -> Tensor:
+    def forward(self, levels: Levels) -> Tensor:
         features = self.features(levels)
         return features[0] if self.head is None else self.head(features)
 
@@ -87,7 +136,11 @@ class DFFSegmentor(EncoderDecoder):
     ``decode_head``, ``auxiliary_head``, with the same parameter names, so an image checkpoint
     of it is a ``load_from`` for this model) cut at ``split`` into N_feat and N_task (Sec. 3,
     Table 5); key-frame features are propagated to the current frame by F + S + W (Eq. 3),
-    level by level for multi-scale features. The paper's network is a ``DilatedResNet``
+    level by level for multi-scale features. Only the levels that N_task or an auxiliary head
+    reads are propagated (found at build by one probe through them, see
+    ``propagated_levels``): a PSPNet head reads the last of the backbone's 4 levels, a
+    DeepLabV3+ head the first and the last, a SegFormer head all 4; the scale field has one
+    channel per channel of the propagated levels. The paper's network is a ``DilatedResNet``
     backbone (a split point inside it: ``num_task_layers``) and an ``FCNHead`` with no conv
     (one 1x1 conv to the classes). Inputs are ``(N, 3T, H, W)`` stacks of T normalised frames,
     the current frame last (a pair: ``[I_k, I_i]``, see
@@ -96,7 +149,8 @@ class DFFSegmentor(EncoderDecoder):
     .. code:: text
 
      loss():    N_feat(I_k) -> propagate() -> N_task -> decode_head.loss_by_feat   (Fig. 2b)
-                (auxiliary heads on the propagated N_task features, training only)
+                (auxiliary heads on the propagated N_task features, training only; the
+                levels only they read are propagated here only)
      predict(): test_cfg.protocol "pairs": inference() (whole / slide) -> encode_decode()
                 test_cfg.protocol "stream": stream_inference(), Algorithm 1 per clip
      encode_decode(): N_feat(I_k) -> propagate() -> N_task -> resize (predict_by_feat)
@@ -131,6 +185,13 @@ class DFFSegmentor(EncoderDecoder):
         data_preprocessor (dict): a ``VideoSegDataPreProcessor``; its ``mean``/``std`` also
             define the flow network's input ``(RGB - mean) / 255``.
         pretrained (str, optional), init_cfg (dict, optional): as for ``EncoderDecoder``.
+
+    Attributes:
+        propagated_levels (tuple[int] | None): indices, among N_feat's levels (the outputs of
+            the backbone, neck or decode head before ``split``), of the levels propagated:
+            those N_task or an auxiliary head reads. None without a flow network.
+        auxiliary_levels (tuple[int]): those of them only the auxiliary heads read,
+            propagated in training only.
     """
 
     def __init__(
@@ -179,9 +240,10 @@ class DFFSegmentor(EncoderDecoder):
         self.interval = check_interval(interval, "interval")
         self.split = split
         self.propagation = None
+        self.propagated_levels, self.auxiliary_levels, self.num_levels = None, (), None
         self.fix_image_net = fix_image_net
         if flow_net is not None:
-            level_channels = self._probe_level_channels()
+            level_channels = self._probe_levels()
             flow = self._build_flow_function(flow_net, sum(level_channels), mean.flatten().tolist())
             learned = any(p.requires_grad for p in flow.parameters())
             # statistics of a BN flow net stay those of its pre-training (mini-batches of 1-2)
@@ -218,23 +280,52 @@ class DFFSegmentor(EncoderDecoder):
         names = ("backbone", "neck", "decode_head", "auxiliary_head")
         return [getattr(self, n) for n in names if getattr(self, n, None) is not None]
 
-    def _probe_level_channels(self) -> list[int]:
-        """Channels of the levels N_feat outputs, from one forward of a small zero image."""
+    def _probe_levels(self) -> list[int]:
+        """Find the levels to propagate; returns their channels (the scale field's layout).
+
+        One forward of a small zero image through N_feat, then through N_task and the
+        auxiliary heads with gradients to their input levels: a level is read when an output
+        depends on it. Sets ``propagated_levels``, ``auxiliary_levels`` and ``num_levels``.
+        """
         was_training = self.training
         self.eval()
         with torch.no_grad():
             levels = self.n_feat()(torch.zeros(1, 3, PROBE_SIZE, PROBE_SIZE))
+        with torch.enable_grad():
+            inputs = tuple(level.detach().requires_grad_() for level in levels)
+            task_net = self.n_task()
+            read_by_task = self._read_levels(task_net(inputs), inputs)
+            heads = self.auxiliary_head if self.with_auxiliary_head else nn.ModuleList()
+            heads = heads if isinstance(heads, nn.ModuleList) else [heads]
+            features = task_net.features(inputs)
+            read = read_by_task.union(*(self._read_levels(h(features), inputs) for h in heads))
         self.train(was_training)
-        return [level.shape[1] for level in levels]
+        self.num_levels = len(levels)
+        self.propagated_levels = tuple(sorted(read))
+        self.auxiliary_levels = tuple(sorted(read - read_by_task))
+        return [levels[i].shape[1] for i in self.propagated_levels]
+
+    @staticmethod
+    def _read_levels(outputs, inputs: tuple[Tensor, ...]) -> set[int]:
+        """Indices of the ``inputs`` that ``outputs`` depend on (through autograd)."""
+        total = sum(t.float().sum() for t in _tensors(outputs))
+        grads = torch.autograd.grad(total, inputs, allow_unused=True)
+        return {i for i, grad in enumerate(grads) if grad is not None}
 
     # ------------------------------------------------------------------ the sub-networks
-    def n_feat(self) -> FeatureNetwork:
-        """N_feat: images ``(N, 3, H, W)`` -> propagated levels (shares this model's weights)."""
+    def n_feat(self, auxiliary: bool = False) -> FeatureNetwork:
+        """N_feat: images ``(N, 3, H, W)`` -> propagated levels (shares this model's weights).
+
+        Args:
+            auxiliary (bool): also the levels only the auxiliary heads read (training);
+                otherwise they are None. Defaults to False.
+        """
         split_backbone = hasattr(self.backbone, "feature_part")
         part = self.backbone.feature_part() if split_backbone else self.backbone
         neck = self.neck if self.with_neck and self.split != "backbone" else None
         head = self.decode_head if self.split == "decode_head" else None
-        return FeatureNetwork(part, neck, head)
+        skipped = () if auxiliary else self.auxiliary_levels
+        return FeatureNetwork(part, neck, head, self.propagated_levels, skipped)
 
     def n_task(self) -> TaskNetwork:
         """N_task: propagated levels -> scores ``(N, C, h, w)`` (shares this model's weights)."""
@@ -243,7 +334,7 @@ class DFFSegmentor(EncoderDecoder):
             prefix = None
         neck = self.neck if self.with_neck and self.split == "backbone" else None
         head = None if self.split == "decode_head" else self.decode_head
-        return TaskNetwork(prefix, neck, head)
+        return TaskNetwork(prefix, neck, head, self.propagated_levels, self.num_levels)
 
     @staticmethod
     def split_frames(inputs: Tensor) -> tuple[Tensor, Tensor]:
@@ -276,11 +367,14 @@ class DFFSegmentor(EncoderDecoder):
             return f_key
         return self.propagation(f_key, key, cur, same_frame=same_frame)
 
-    def current_features(self, inputs: Tensor, batch_img_metas: list[dict] | None):
-        """The propagated levels f_i of the current frames of ``(N, 6, H, W)`` pairs."""
+    def current_features(
+        self, inputs: Tensor, batch_img_metas: list[dict] | None, auxiliary: bool = False
+    ):
+        """The propagated levels f_i of the current frames of ``(N, 6, H, W)`` pairs (with
+        those of the auxiliary heads if ``auxiliary``)."""
         key, cur = self.split_frames(inputs)
         distances = self._key_distances(inputs, batch_img_metas)
-        return self.propagate(self.n_feat()(key), key, cur, distances)
+        return self.propagate(self.n_feat(auxiliary)(key), key, cur, distances)
 
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
         """Scores ``(N, C, h, w)`` of the current frames of ``(N, 6, H, W)`` pairs."""
@@ -299,7 +393,8 @@ class DFFSegmentor(EncoderDecoder):
         Returns:
             dict: ``decode.loss_*``, ``decode.acc_seg`` and the auxiliary heads' ``aux.*``.
         """
-        levels = self.current_features(inputs, [s.metainfo for s in data_samples])
+        metas = [s.metainfo for s in data_samples]
+        levels = self.current_features(inputs, metas, auxiliary=self.with_auxiliary_head)
         task_net = self.n_task()
         features = task_net.features(levels)
         scores = features[0] if task_net.head is None else task_net.head(features)

@@ -25,7 +25,9 @@ from dff_common.flow_nets import FlowNetSimple
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "dff_mmseg"
 DFF = "dff_r101-flownet_8xb1-20k_cityscapes-video-1024x2048.py"
-PAPER_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*_8xb1-20k_*.py"))
+# {algorithm}_r{depth}[-{flow}]_8xb1-20k_...: the paper's networks (not the wrapped zoo models)
+PAPER_NAME = re.compile(r"([a-z0-9-]+)_r(50|101)(?:-([a-z-]+))?_8xb1-20k_.*\.py")
+PAPER_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*.py") if PAPER_NAME.fullmatch(p.name))
 # the flow component of a config name -> (flow_net.type, its Flying Chairs checkpoint name)
 FLOWS = {
     "flownet": ("FlowNetSimple", "flownet"),
@@ -43,7 +45,7 @@ def load(name: str) -> Config:
 def components(name: str) -> tuple[str, int, str | None]:
     """(algorithm, ResNet depth, (flow_net type, checkpoint name)) from
     ``{algo}_r{depth}[-{flow}]_...``."""
-    match = re.fullmatch(r"([a-z0-9-]+)_r(50|101)(?:-([a-z-]+))?_8xb1-20k_.*\.py", name)
+    match = PAPER_NAME.fullmatch(name)
     assert match, name
     algorithm, depth, flow = match.groups()
     return algorithm, int(depth), FLOWS[flow] if flow else None

@@ -1,12 +1,14 @@
 """dff_mmseg.table4 and its steps (dff_mmseg.experiment): the synthetic set and the flow
-pre-training command, the options of a run, the command line."""
+pre-training command, the options of a run, the command line, the wrapped zoo model's rows."""
 
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import mmseg
 import pytest
+from mmengine.config import Config
 
 from dff_mmseg import experiment, table4
 
@@ -16,6 +18,7 @@ SPEC = importlib.util.spec_from_file_location(
 )
 pretrain_flow = sys.modules["dff_pretrain_flow"] = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(pretrain_flow)
+ZOO_SEGFORMER = "segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py"
 
 
 def test_prepare_runs_a_pretraining_command_that_parses(tmp_path, monkeypatch):
@@ -94,3 +97,18 @@ def test_a_run_trains_from_its_initialising_run_unless_done(tmp_path, monkeypatc
     assert len(trained) == 1  # reused
     experiment.train_run("dff-fixn", str(tmp_path), "d", "flownet", "f.pth", retrain=True)
     assert len(trained) == 2
+
+
+def test_zoo_rows_are_the_segformer_zoo_model_trained_frame_then_dff():
+    assert table4.parse_args(["--zoo"]).zoo and not table4.parse_args([]).zoo
+    zoo = Config.fromfile(
+        str(Path(mmseg.__file__).parent / ".mim" / "configs" / "segformer" / ZOO_SEGFORMER)
+    ).model
+    for config, run in experiment.ZOO_METHODS.values():
+        assert run in table4.ZOO_RUNS
+        model = Config.fromfile(str(experiment.CONFIGS / config)).model
+        assert model.decode_head == zoo.decode_head
+        assert model.backbone == dict(zoo.backbone, init_cfg=None)  # no ImageNet MiT here
+    frame, dff = (experiment.TRAININGS[run] for run in table4.ZOO_RUNS)
+    assert dff[2] == "frame-segformer" and frame[2] is None  # DFF starts from Frame
+    assert not experiment.learns_flow(frame[0]) and experiment.learns_flow(dff[0])
