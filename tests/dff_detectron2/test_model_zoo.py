@@ -24,10 +24,12 @@ from detectron2.utils.events import EventStorage
 from torch import nn
 
 from dff_common.classical_flow import IMAGENET_MEAN
+from dff_common.complexity import cost_ratio
 from dff_common.flow_nets import FlowNetHalf
 from dff_common.propagation import FeaturePropagation
 from dff_common.scheduler import FixedIntervalScheduler
 from dff_detectron2 import DFFRCNN, add_dff_config, get_dff_cfg
+from dff_detectron2.model_zoo_costs import model_zoo_part_macs
 
 ARCHS = ("C4", "DC5", "FPN")
 CONFIGS = "configs/dff_detectron2/model_zoo"
@@ -383,3 +385,19 @@ def test_zoo_checkpoint_and_rgb_flow_weights_merge_into_a_bgr_dff_model(tmp_path
     assert expected.abs().max() > 0
     torch.testing.assert_close(flows[True], expected, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(flows[False], expected, rtol=1e-2, atol=1e-3)
+
+
+# ------------------------------------------------------------------ Eq. 5 costs of a zoo model
+def test_fpn_part_costs_count_every_level_and_each_roi():
+    cfg = get_dff_cfg(_dff_config("FPN"))
+    costs, rpn_head, box_head = model_zoo_part_macs(cfg, (60, 64))  # padded to 64 x 64
+    sizes = [64 // s for s in (4, 8, 16, 32, 64)]  # P2 ... P6 grids
+    cells = sum(n * n for n in sizes)
+    assert costs.warp == 5 * 256 * cells  # 4 bilinear multiply-adds and S, on every level
+    # RPN head on every level: 3x3 conv 256 -> 256, objectness (3 anchors), deltas (3 x 4)
+    assert rpn_head == cells * (256 * 256 * 9 + 256 * 3 + 256 * 12)
+    # per RoI: 7x7x256 -> fc 1024 -> fc 1024, then 31 scores and 30 x 4 deltas
+    assert box_head == 256 * 49 * 1024 + 1024 * 1024 + 1024 * 31 + 1024 * 120
+    assert costs.task_net == rpn_head + 1000 * box_head
+    assert costs.scale == 194 * 1280 * 4 * 4  # S: 1x1 conv to the 5 x 256 channels, stride 16
+    assert 0 < cost_ratio(costs) < 1
