@@ -29,6 +29,7 @@ from dff_common.flow_nets import FlowNetHalf
 from dff_common.propagation import FeaturePropagation
 from dff_common.scheduler import FixedIntervalScheduler
 from dff_detectron2 import DFFRCNN, add_dff_config, get_dff_cfg
+from dff_detectron2.experiment import PREFIX, schedule_opts, start_from, synthetic_cfg
 from dff_detectron2.model_zoo_costs import model_zoo_part_macs
 
 ARCHS = ("C4", "DC5", "FPN")
@@ -401,3 +402,40 @@ def test_fpn_part_costs_count_every_level_and_each_roi():
     assert costs.task_net == rpn_head + 1000 * box_head
     assert costs.scale == 194 * 1280 * 4 * 4  # S: 1x1 conv to the 5 x 256 channels, stride 16
     assert 0 < cost_ratio(costs) < 1
+
+
+# ------------------------------------------- synthetic Table 4 with a wrapped zoo detector
+def test_synthetic_zoo_run_starts_from_frame_with_the_flow_colours_reversed(tmp_path):
+    """``table4 --config`` with the synthetic zoo FPN: the run's config is the zoo detector's,
+    and ``start_from`` merges the RGB-trained flow pre-training into the BGR model reversed."""
+    base = f"{CONFIGS}/Synthetic_DFF_FasterRCNN_R50_FPN.yaml"
+    narrow = (
+        "MODEL.RESNETS.WIDTH_PER_GROUP", 16, "MODEL.RESNETS.RES2_OUT_CHANNELS", 64,
+        "MODEL.FPN.OUT_CHANNELS", 32, "MODEL.ROI_BOX_HEAD.FC_DIM", 64,
+    )  # fmt: skip
+    frame_cfg = synthetic_cfg(
+        str(tmp_path / "frame"), 10, opts=("MODEL.DFF.MODE", "frame", *narrow), base=base
+    )
+    zoo = _zoo_cfg("FPN")
+    assert frame_cfg.MODEL.BACKBONE.NAME == zoo.MODEL.BACKBONE.NAME
+    assert frame_cfg.MODEL.ROI_HEADS.NAME == zoo.MODEL.ROI_HEADS.NAME
+    assert frame_cfg.INPUT.FORMAT == "BGR" and frame_cfg.DATASETS.TEST == (f"{PREFIX}_vid_val",)
+    opts = schedule_opts(150, finetune=True, base=base)
+    assert opts[opts.index("SOLVER.BASE_LR") + 1] == pytest.approx(0.002)
+    frame = build_model(frame_cfg)
+    (tmp_path / "frame").mkdir()
+    DetectionCheckpointer(frame, save_dir=str(tmp_path / "frame")).save("model_final")
+    flow = FlowNetHalf(feat_channels=7, norm="BN")
+    flow_path = tmp_path / "flownet_half_synthchairs.pth"
+    meta = {"flow_net": "flownet_half", "norm": "BN"}
+    torch.save({"state_dict": flow.state_dict(), "meta": meta}, flow_path)
+    cfg = synthetic_cfg(
+        str(tmp_path / "dff"), 10, flow_weights=str(flow_path), opts=narrow, base=base
+    )
+    started = start_from(cfg, str(tmp_path / "frame" / "model_final.pth"), str(flow_path))
+    weights = torch.load(started.MODEL.WEIGHTS, weights_only=True)["model"]
+    for key, value in frame.state_dict().items():
+        assert torch.equal(weights[key], value), key
+    conv1 = weights["propagation.flow_net.conv1.conv.weight"]
+    assert torch.equal(conv1, flow.conv1.conv.weight[:, [2, 1, 0, 5, 4, 3]])
+    assert torch.equal(weights["propagation.flow_net.conv2.conv.weight"], flow.conv2.conv.weight)
