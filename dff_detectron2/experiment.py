@@ -80,8 +80,10 @@ def synthetic_cfg(
     seed: int = 0,
     flow_weights: str | None = None,
     opts: Sequence = (),
+    base: str = SYNTHETIC_BASE,
 ) -> CfgNode:
-    """A run's frozen config: ``SYNTHETIC_BASE`` on the ``PREFIX_*`` datasets, no periodic
+    """A run's frozen config: ``base`` (the R-FCN's ``SYNTHETIC_BASE``, or another synthetic
+    DFF config such as a wrapped model-zoo detector) on the ``PREFIX_*`` datasets, no periodic
     evaluation, key frame duration ``interval``, then ``opts``.
 
     ``flow_weights``, a ``tools/pretrain_flow.py`` checkpoint, sets F's network and norm
@@ -89,7 +91,7 @@ def synthetic_cfg(
     """
     flow = flow_checkpoint_opts(flow_weights) if flow_weights else []
     return get_dff_cfg(
-        SYNTHETIC_BASE,
+        base,
         [
             "DATASETS.TRAIN", (f"{PREFIX}_vid_train", f"{PREFIX}_det_train_30classes"),
             "DATASETS.TEST", (f"{PREFIX}_vid_val",),
@@ -103,16 +105,16 @@ def synthetic_cfg(
     )  # fmt: skip
 
 
-def schedule_opts(iters: int, finetune: bool = False) -> list:
+def schedule_opts(iters: int, finetune: bool = False, base: str = SYNTHETIC_BASE) -> list:
     """SOLVER options of a synthetic run of ``iters`` iterations (lr divided by 10 at 3/4).
 
     A ``finetune`` run (DFF from the Frame model: N for DFF, in place of the paper's ImageNet
-    initialisation; see :func:`start_from`) starts at a tenth of the base lr, without warm-up:
-    at the Frame lr the fine-tuning wrecked N (15 mAP per frame).
+    initialisation; see :func:`start_from`) starts at a tenth of the base lr of the config
+    ``base``, without warm-up: at the Frame lr the fine-tuning wrecked N (15 mAP per frame).
     """
     opts = ["SOLVER.MAX_ITER", iters, "SOLVER.STEPS", (int(0.75 * iters),)]
     if finetune:
-        base_lr = get_dff_cfg(SYNTHETIC_BASE).SOLVER.BASE_LR
+        base_lr = get_dff_cfg(base).SOLVER.BASE_LR
         opts += ["SOLVER.BASE_LR", base_lr / 10, "SOLVER.WARMUP_ITERS", 0]
     return opts
 
@@ -122,7 +124,9 @@ def start_from(cfg: CfgNode, frame_weights: str, flow_weights: str = "") -> CfgN
 
     The two are merged by :func:`dff_detectron2.convert.initial_weights` into a file next to
     the Frame model, ``<frame>_<flow>.pth``, written again when older than either input (it
-    derives from them only).
+    derives from them only). The flow weights (``tools/pretrain_flow.py``) were trained on RGB
+    frames: for a BGR model (``INPUT.FORMAT``, e.g. a model-zoo detector) the colour channels
+    of their first layer are reversed.
     """
     if not flow_weights:
         return get_dff_cfg(cfg, ["MODEL.WEIGHTS", frame_weights])
@@ -130,7 +134,8 @@ def start_from(cfg: CfgNode, frame_weights: str, flow_weights: str = "") -> CfgN
     merged = f"{os.path.splitext(frame_weights)[0]}_{stem}.pth"
     inputs = max(os.path.getmtime(frame_weights), os.path.getmtime(flow_weights))
     if not os.path.isfile(merged) or os.path.getmtime(merged) < inputs:
-        weights = initial_weights(cfg, flow=flow_weights, base=frame_weights)
+        bgr = cfg.INPUT.FORMAT == "BGR"
+        weights = initial_weights(cfg, flow=flow_weights, base=frame_weights, bgr_to_rgb=bgr)
         save_weights(weights, merged, overwrite=True)
     return get_dff_cfg(cfg, ["MODEL.WEIGHTS", merged])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import yaml
@@ -21,19 +22,26 @@ MODEL_ZOO_PREFIX = "model_zoo:"
 
 
 def _merge_dff_yaml(cfg: CfgNode, path: str) -> None:
-    """``cfg.merge_from_file(path)``, where ``_BASE_`` may name a model-zoo config."""
+    """``cfg.merge_from_file(path)``, where the ``_BASE_`` chain may end in a model-zoo config.
+
+    A file whose ``_BASE_`` is ``"model_zoo:<path>"`` starts from detectron2's installed
+    model-zoo config ``<path>``; a relative ``_BASE_`` is merged first the same way, so a leaf
+    (e.g. a Frame config) may inherit from a config that wraps a zoo config.
+    """
     with open(path) as f:
         data = yaml.safe_load(f) or {}
-    base = data.get("_BASE_")
-    if not (isinstance(base, str) and base.startswith(MODEL_ZOO_PREFIX)):
+    base = data.pop("_BASE_", None)
+    if not isinstance(base, str):  # a root file (or a list of bases): detectron2's own merge
         cfg.merge_from_file(path)
         return
-    try:
-        zoo_file = model_zoo.get_config_file(base[len(MODEL_ZOO_PREFIX) :])
-    except RuntimeError as err:
-        raise FileNotFoundError(f"{path}: _BASE_ {base!r}: {err}") from err
-    cfg.merge_from_file(zoo_file)
-    del data["_BASE_"]
+    if base.startswith(MODEL_ZOO_PREFIX):
+        try:
+            zoo_file = model_zoo.get_config_file(base[len(MODEL_ZOO_PREFIX) :])
+        except RuntimeError as err:
+            raise FileNotFoundError(f"{path}: _BASE_ {base!r}: {err}") from err
+        cfg.merge_from_file(zoo_file)
+    else:
+        _merge_dff_yaml(cfg, os.path.join(os.path.dirname(path), os.path.expanduser(base)))
     cfg.merge_from_other_cfg(CfgNode(data))
 
 
@@ -41,9 +49,9 @@ def get_dff_cfg(config: str | CfgNode, opts: Sequence = ()) -> CfgNode:
     """A frozen detectron2 config with the DFF keys, from a YAML file (or a config) and opts.
 
     Args:
-        config (str | CfgNode): a YAML file (``_BASE_`` chains allowed; a top-level ``_BASE_``
-            of ``"model_zoo:<path>"`` starts from detectron2's model-zoo config ``<path>``) or a
-            config to copy.
+        config (str | CfgNode): a YAML file (``_BASE_`` chains allowed; a ``_BASE_`` of
+            ``"model_zoo:<path>"`` at the root of the chain starts from detectron2's model-zoo
+            config ``<path>``) or a config to copy.
         opts (Sequence): ``KEY VALUE`` overrides, as on detectron2's command lines.
 
     Returns:

@@ -1,7 +1,8 @@
 """Table 4 of Zhu et al. (CVPR 2017) in miniature: Frame vs DFF vs feature copying, on a CPU.
 
 Trains on the synthetic ImageNet-VID-layout set (``make_synthetic_vid``; written first if
-missing) with ``configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml`` and prints the VID mAP
+missing) with ``configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml`` (or ``--config``, e.g. a
+wrapped model-zoo detector) and prints the VID mAP
 (official protocol), COCO AP50 and frames per second of
 
 - Frame: the per-frame network N (Fig. 2a) on every frame;
@@ -31,6 +32,7 @@ also go to ``<output>/results.json``. The steps are the functions of
 Usage::
 
     python -m dff_detectron2.table4 [--flow-weights CHECKPOINT of tools/pretrain_flow.py]
+        [--config SYNTHETIC_DFF_CONFIG]
 """
 
 import argparse
@@ -46,6 +48,7 @@ from dff_common.timing import Timer
 from dff_detectron2 import load_model
 from dff_detectron2.experiment import (
     PREFIX,
+    SYNTHETIC_BASE,
     evaluate,
     part_costs,
     prepare_synthetic_vid,
@@ -68,6 +71,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--flow-weights", default="work_dirs/dff_detectron2/flownet_half_synthchairs.pth"
     )
     parser.add_argument("--output", default="work_dirs/dff_detectron2/table4")
+    parser.add_argument(
+        "--config",
+        default=SYNTHETIC_BASE,
+        help="the synthetic DFF config (default: the R-FCN's; e.g. "
+        "configs/dff_detectron2/model_zoo/Synthetic_DFF_FasterRCNN_R50_FPN.yaml)",
+    )
     parser.add_argument("--frame-iters", type=int, default=600)
     parser.add_argument("--dff-iters", type=int, default=150)
     parser.add_argument("--retrain", action="store_true", help="ignore existing model_final.pth")
@@ -93,16 +102,17 @@ def main(argv=None) -> dict:
 
     def cfg(name: str, *opts):
         output = os.path.join(args.output, name)
-        return synthetic_cfg(output, args.interval, args.seed, args.flow_weights, opts)
+        return synthetic_cfg(
+            output, args.interval, args.seed, args.flow_weights, opts, base=args.config
+        )
 
     start = time.perf_counter()
     frame_opts = ("MODEL.DFF.MODE", "frame", "MODEL.DFF.TEST.MODE", "frame")
-    frame_cfg = cfg("frame", *frame_opts, *schedule_opts(args.frame_iters))
+    frame_cfg = cfg("frame", *frame_opts, *schedule_opts(args.frame_iters, base=args.config))
     frame_model = train_or_load(frame_cfg, args.retrain)
     frame_final = os.path.join(frame_cfg.OUTPUT_DIR, "model_final.pth")
-    dff_cfg = start_from(
-        cfg("dff", *schedule_opts(args.dff_iters, finetune=True)), frame_final, args.flow_weights
-    )
+    dff_schedule = schedule_opts(args.dff_iters, finetune=True, base=args.config)
+    dff_cfg = start_from(cfg("dff", *dff_schedule), frame_final, args.flow_weights)
     dff_model = train_or_load(dff_cfg, args.retrain)
     dff_final = os.path.join(dff_cfg.OUTPUT_DIR, "model_final.pth")
     train_minutes = (time.perf_counter() - start) / 60
