@@ -19,7 +19,8 @@ Example (CPU, a few minutes; creates a synthetic Flying-Chairs-layout set first)
         --output work_dirs/flownet_chairs.pth
 
 The checkpoint is ``{"state_dict": ..., "meta": {"flow_net", "norm", "feat_channels", "epe",
-"epe_dff", "zero_flow_epe", "iters", "history", "input_mean", "input_std"}}``; load it with
+"epe_dff", "zero_flow_epe", "iters", "history", "run", "input_mean", "input_std"}}``
+(``run``: the seed, threads and kernels it ran with, ``dff_common.reproducibility``); load it with
 ``build_flow_net(meta["flow_net"], feat_channels=meta["feat_channels"], norm=meta["norm"])``.
 """
 
@@ -43,6 +44,7 @@ from dff_common.flow_nets import (
     MULTISCALE_EPE_WEIGHTS,
     build_flow_net,
 )
+from dff_common.reproducibility import seed_everything
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)  # RGB, 0-255
 INPUT_STD = 255.0
@@ -97,6 +99,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-val", type=int, default=0, help="validate on at most this many")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads (the result depends on the number: fixed for reproducible weights)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return parser.parse_args(argv)
 
@@ -254,7 +262,8 @@ def main(argv=None) -> dict:
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise SystemExit(f"{output} exists (pass --overwrite to replace it)")
-    torch.manual_seed(args.seed)
+    run = seed_everything(args.seed, deterministic=True, threads=args.threads)
+    print(f"run: {run}", flush=True)
     if args.make_synthetic:
         start = time.time()
         try:
@@ -305,6 +314,7 @@ def main(argv=None) -> dict:
         **metrics,
         iters=args.iters,
         history=history,
+        run=str(run),
         input_mean=IMAGENET_MEAN,
         input_std=INPUT_STD,
     )

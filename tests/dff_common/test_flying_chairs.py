@@ -122,12 +122,29 @@ def test_multiscale_loss_is_zero_for_the_pooled_ground_truth():
     assert tool.multiscale_epe_loss(pyramid, flow).item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_pretrain_tool_smoke(tmp_path):
+@pytest.fixture
+def _keep_torch_settings():
+    """The tool pins threads and deterministic algorithms (seed_everything): restore them."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def test_pretrain_tool_smoke(tmp_path, _keep_torch_settings):
     tool = _load_tool()
     output = tmp_path / "flownet_half.pth"
     argv = f"--data {tmp_path / 'chairs'} --make-synthetic 6 --synthetic-size 32 48".split()
     argv += "--flow-net flownet_half --feat-channels 16 --iters 2 --batch-size 2".split()
     meta = tool.main(argv + ["--output", str(output)])
+    assert meta["run"].startswith("seed 0, 1 CPU thread, deterministic algorithms")
+    # the same command again (same seed, one thread): the same weights, bit for bit
+    again = tmp_path / "again.pth"
+    torch.rand(5), np.random.rand(5)  # generators moved on: only the tool's seeding counts
+    tool.main(argv[:2] + argv[4:] + ["--output", str(again)])
+    first = torch.load(output, weights_only=False)["state_dict"]
+    for key, value in torch.load(again, weights_only=False)["state_dict"].items():
+        assert torch.equal(value, first[key]), key
     checkpoint = torch.load(output, weights_only=False)
     assert checkpoint["meta"]["flow_net"] == "flownet_half" and checkpoint["meta"]["norm"] == "BN"
     assert np.isfinite(meta["epe"]) and meta["zero_flow_epe"] > 0.1

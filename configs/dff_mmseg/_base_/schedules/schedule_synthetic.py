@@ -12,3 +12,6 @@ default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1),
 )
+# Same command, same numbers on a machine: mmengine seeds Python's, NumPy's and torch's
+# generators (weights, sampler order, augmentations) with this seed.
+randomness = dict(seed=0, deterministic=True)
