@@ -23,28 +23,39 @@ __all__ = ["FeaturePart", "deploy_parts", "detect", "val_clips", "vid_map_score"
 
 
 class FeaturePart(nn.Module):
-    """N_feat of a ``DFFRCNN`` as a module: ``(N, 3, H, W) -> (N, C_split, H/16, W/16)``."""
+    """N_feat of a ``DFFRCNN`` with one propagated map as a module:
+    ``(N, 3, H, W) -> (N, C_split, h, w)`` (the map ``level`` of ``feature_network``)."""
 
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, model: nn.Module, level: str):
         super().__init__()
-        self.backbone = backbone
+        self.model, self.level = model, level
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.backbone.feature_part(images)
+        return self.model.feature_network(images)[self.level]
 
 
 def deploy_parts(model: nn.Module) -> DeployParts:
     """N_feat and the propagation of a ``DFFRCNN``; no task network (see :func:`detect`).
 
+    The exported paths carry one feature map: the paper's R-FCN, and any detector whose
+    backbone gives one level (C4, DC5).
+
     Raises:
-        ValueError: for the per-frame model (``MODEL.DFF.MODE frame``), with no propagation.
+        ValueError: for the per-frame model (``MODEL.DFF.MODE frame``), with no propagation,
+            and for a backbone of several levels (FPN).
     """
     if model.propagation is None:
         raise ValueError(
             "the per-frame model (MODEL.DFF.MODE frame) has no propagation: nothing to run "
             "between key frames"
         )
-    return DeployParts(FeaturePart(model.backbone), model.propagation, None)
+    levels = model.propagation_levels()
+    if len(levels) != 1:
+        raise ValueError(
+            f"the backbone gives {len(levels)} feature levels {levels}; the exported paths "
+            "carry one feature map"
+        )
+    return DeployParts(FeaturePart(model, levels[0]), model.propagation, None)
 
 
 @torch.no_grad()
@@ -60,8 +71,9 @@ def detect(model: nn.Module, features: torch.Tensor, inputs: list[dict]) -> list
     Returns:
         list[dict]: ``{"instances": Instances}`` per input, in the output resolution.
     """
-    (images,) = model.preprocess_image(inputs)
-    instances = model.task_network(features.to(model.device), images)[0]
+    (images,) = model.preprocess_frames(inputs)
+    (level,) = model.propagation_levels()
+    instances = model.task_network({level: features.to(model.device)}, images)[0]
     return [
         {
             "instances": detector_postprocess(
@@ -81,11 +93,12 @@ def val_clips(model: nn.Module, loader) -> tuple[list[torch.Tensor], list[list[d
             frame order (``video_id``, ``frame_idx``).
 
     Returns:
-        tuple: clips ``(T, 3, H, W)`` (padded to multiples of 16) and the inputs of each frame.
+        tuple: clips ``(T, 3, H, W)`` (padded to the backbone's size divisibility) and the
+        inputs of each frame.
     """
     frames = [x for batch in loader for x in batch]
     videos = [list(group) for _, group in groupby(frames, key=lambda x: x["video_id"])]
-    clips = [model.preprocess_image(video)[0].tensor for video in videos]
+    clips = [model.preprocess_frames(video)[0].tensor for video in videos]
     return clips, videos
 
 

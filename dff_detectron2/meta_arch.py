@@ -102,12 +102,18 @@ class DFFRCNN(GeneralizedRCNN):
         }
 
     # ------------------------------------------------------------------ the sub-networks
+    def propagation_levels(self) -> list[str]:
+        """Names of the maps N_feat gives and DFF propagates, in the scale field's order."""
+        if hasattr(self.backbone, "feature_part"):
+            return [self.backbone.propagated]
+        return list(self.backbone.output_shape())
+
     def feature_network(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """N_feat: images ``(N, 3, H, W)`` -> the propagated maps ``{level: (N, C, h, w)}``."""
         if hasattr(self.backbone, "feature_part"):
             return self.backbone.feature_part(images)
         features = self.backbone(images)
-        return {name: features[name] for name in self.backbone.output_shape()}
+        return {name: features[name] for name in self.propagation_levels()}
 
     def task_features(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The heads' input from propagated maps (the backbone's task prefix, if any)."""

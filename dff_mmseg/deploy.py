@@ -29,18 +29,40 @@ from dff_common.export import DeployParts
 __all__ = ["deploy_parts", "miou_score", "val_clips"]
 
 
+class _OneMap(nn.Module):
+    """A part whose features are one map: ``N_feat`` -> that map, ``N_task`` <- that map."""
+
+    def __init__(self, part: nn.Module, output: bool):
+        super().__init__()
+        self.part, self.output = part, output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.part(x)[0] if self.output else self.part((x,))
+
+
 def deploy_parts(model: nn.Module) -> DeployParts:
     """N_feat, the propagation F + S + W and N_task of a ``DFFSegmentor`` (shared weights).
 
+    The exported paths carry one feature map: the paper's model, and any model whose N_task
+    reads one level.
+
     Raises:
-        ValueError: for the per-frame model (``flow_net=None``), which has no propagation.
+        ValueError: for the per-frame model (``flow_net=None``), which has no propagation, and
+            for a model that propagates several levels.
     """
     if model.propagation is None:
         raise ValueError(
             "the per-frame model (flow_net=None) has no propagation: nothing to run between "
             "key frames"
         )
-    return DeployParts(model.n_feat(), model.propagation, model.n_task())
+    if len(model.propagated_levels) != 1:
+        raise ValueError(
+            f"the model propagates {len(model.propagated_levels)} feature levels "
+            f"{model.propagated_levels}; the exported paths carry one feature map"
+        )
+    return DeployParts(
+        _OneMap(model.n_feat(), True), model.propagation, _OneMap(model.n_task(), False)
+    )
 
 
 def val_clips(

@@ -84,7 +84,8 @@ def segmentation(args: argparse.Namespace):
     channel_order = loads[0].get("channel_order", "bgr") if loads else "bgr"
     clips, labels = val_clips(model, args.data, channel_order=channel_order)
     clips, labels = clips[: args.max_clips], labels[: args.max_clips]
-    score = miou_score(labels, model.num_classes, model.ignore_index, model.align_corners)
+    head = model.decode_head
+    score = miou_score(labels, head.num_classes, head.ignore_index, head.align_corners)
     return deploy_parts(model), clips, score, model.interval, "mIoU"
 
 

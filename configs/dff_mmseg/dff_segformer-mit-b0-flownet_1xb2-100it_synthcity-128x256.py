@@ -45,3 +45,4 @@ train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(interval=20), checkpoint=dict(interval=max_iters, max_keep_ckpts=1)
 )
+randomness = dict(seed=0, deterministic=True)  # as every synthetic config: same seed, same numbers

@@ -17,13 +17,22 @@ H, W = 32, 64
 TOLERANCE = 1e-4
 
 
-def build(flow_net=dict(name="flownet_half")):  # noqa: B006 (read only)
+def build(flow_net=dict(type="FlowNetHalf")):  # noqa: B006 (read only)
     torch.manual_seed(0)
     model = MODELS.build(
         dict(
             type="DFFSegmentor",
-            num_classes=5,
-            feature_net=dict(depth=50, out_channels=8, frozen_stages=0),
+            backbone=dict(type="DilatedResNet", depth=50, out_channels=8, frozen_stages=0),
+            decode_head=dict(
+                type="FCNHead",
+                in_channels=8,
+                in_index=0,
+                channels=8,
+                num_convs=0,
+                concat_input=False,
+                dropout_ratio=0.0,
+                num_classes=5,
+            ),
             flow_net=flow_net,
             data_preprocessor=dict(  # BGR frames in, as the configs
                 type="VideoSegDataPreProcessor", mean=MEAN, std=STD, bgr_to_rgb=True, size=(H, W)
@@ -46,7 +55,7 @@ def test_exported_paths_compute_the_models_scores(tmp_path):
     programs = export_paths(deploy_parts(model), key)
     prop_file = export_onnx(programs[1], tmp_path / "propagation.onnx")  # the key path's in
     with torch.no_grad():  # tests/dff_common/test_export.py
-        per_frame = model.conv_seg(model.feature_net(key))
+        per_frame = model.decode_head(model.backbone(key))
         sample = SegDataSample(metainfo=dict(key_distance=3))
         pair = model._forward(torch.cat([key, cur], 1), [sample])
     f_key, y_key = programs[0].module()(key)

@@ -29,8 +29,10 @@ def _train(tmp_path: Path, data_root: Path, name: str, **options) -> dict:
     cfg.merge_from_dict(
         {
             "model.data_preprocessor.size": (32, 64),
-            "model.feature_net.out_channels": 8,
-            "model.flow_net": dict(name="flownet_half", norm=None, checkpoint=None),
+            "model.backbone.out_channels": 8,
+            "model.decode_head.in_channels": 8,
+            "model.decode_head.channels": 8,
+            "model.flow_net": dict(type="FlowNetHalf", norm=None, init_cfg=None),
             "train_dataloader.batch_size": 1,
             "train_dataloader.dataset.data_root": str(data_root),
             "train_dataloader.dataset.pipeline.1.scale": (64, 32),
@@ -56,4 +58,6 @@ def test_a_shortened_run_twice_gives_identical_weights(synthetic_root, tmp_path)
     for key in first:
         assert torch.equal(first[key], second[key]), key
     other = _train(tmp_path, synthetic_root, "ccc", **{"randomness.seed": 1})
-    assert not torch.equal(other["conv_seg.weight"], first["conv_seg.weight"])
+    assert not torch.equal(
+        other["decode_head.conv_seg.weight"], first["decode_head.conv_seg.weight"]
+    )

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dff_common.data.cityscapes import make_synthetic_cityscapes
-from dff_common.data.imagenet_vid import make_synthetic_vid
+from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
+from dff_common.data.synthetic_vid import make_synthetic_vid
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location(
@@ -21,11 +21,12 @@ SPEC.loader.exec_module(tool)
 
 SEG_CONFIG = REPO / "configs" / "dff_mmseg" / "dff_r50-flownet_1xb2-400it_synthcity-128x256.py"
 SEG_OPTS = [  # 8-channel maps, FlowNet Half without pre-trained weights
-    "model.feature_net.out_channels=8",
-    "model.feature_net.norm=FrozenBN",
-    "model.flow_net.name=flownet_half",
+    "model.backbone.out_channels=8",
+    "model.backbone.norm=FrozenBN",
+    "model.decode_head.in_channels=8",
+    "model.decode_head.channels=8",
+    "model.flow_net.type=FlowNetHalf",
     "model.flow_net.norm=None",
-    "model.flow_net.checkpoint=None",
 ]
 DET_CONFIG = REPO / "configs" / "dff_detectron2" / "Synthetic_DFF_RFCN_R50_FlowNetHalf.yaml"
 DET_OPTS = [  # as tests/dff_detectron2/conftest.py: 64-channel maps, 3 classes, 48-pixel frames
