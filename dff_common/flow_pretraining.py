@@ -27,6 +27,7 @@ def pretrain_flow(
     batch_size: int = 16,
     eval_every: int | None = None,
     retrain: bool = False,
+    seed: int = 0,
 ) -> Path:
     """Pre-train ``flow_net`` on the Flying Chairs layout at ``data`` unless ``output`` exists.
 
@@ -44,6 +45,8 @@ def pretrain_flow(
         eval_every (int, optional): validation period in iterations; the tool's default when
             None.
         retrain (bool): train again and replace an existing ``output``. Defaults to False.
+        seed (int): the run's seed (``--seed``; one CPU thread, the tool's default, so the
+            weights are reproducible). Defaults to 0.
 
     Returns:
         Path: ``output``.
@@ -53,7 +56,7 @@ def pretrain_flow(
         return output
     command = [
         sys.executable, str(PRETRAIN_TOOL), f"--data={data}", f"--flow-net={flow_net}",
-        f"--iters={iters}", f"--batch-size={batch_size}", f"--output={output}",
+        f"--iters={iters}", f"--batch-size={batch_size}", f"--output={output}", f"--seed={seed}",
     ]  # fmt: skip
     if make_synthetic:
         command.append(f"--make-synthetic={make_synthetic}")

@@ -22,6 +22,7 @@ from detectron2.utils.logger import log_every_n_seconds
 from dff_common.complexity import PartCosts, measure_complexity
 from dff_common.data.synthetic_vid import make_synthetic_vid
 from dff_common.flow_nets import FLOW_NETS
+from dff_common.reproducibility import seed_everything
 from dff_common.timing import Timer, time_parts
 from dff_detectron2.convert import initial_weights, save_weights
 from dff_detectron2.datasets import register_imagenet_vid
@@ -148,7 +149,10 @@ def train_or_load(cfg: CfgNode, retrain: bool = False) -> torch.nn.Module:
         logger.info("reusing %s (--retrain trains again)", final)
         return load_model(cfg, final)
     cfg = get_dff_cfg(cfg, ["DATASETS.TEST", ()])
-    seed_all_rng(None if cfg.SEED < 0 else cfg.SEED)  # as default_setup (train_net.py) seeds
+    if cfg.SEED >= 0:  # every source and the deterministic kernels; -1: a fresh seed, as detectron2
+        seed_everything(cfg.SEED, deterministic=True)
+    else:
+        seed_all_rng(None)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=False)
     trainer.train()

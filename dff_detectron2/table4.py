@@ -40,10 +40,10 @@ import json
 import os
 import time
 
-import torch
 from detectron2.utils.logger import setup_logger
 
 from dff_common.complexity import cost_ratio, speedup
+from dff_common.reproducibility import seed_everything
 from dff_common.timing import Timer
 from dff_detectron2 import load_model
 from dff_detectron2.experiment import (
@@ -65,12 +65,13 @@ __all__ = ["main", "parse_args"]
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--data", help="default datasets/synthetic_vid_<train>x<val videos>, written if missing"
+        "--data",
+        help="default datasets/synthetic_vid_<train>x<val videos>_seed<seed>, written if missing",
     )
     parser.add_argument(
         "--flow-weights", default="work_dirs/dff_detectron2/flownet_half_synthchairs.pth"
     )
-    parser.add_argument("--output", default="work_dirs/dff_detectron2/table4")
+    parser.add_argument("--output", help="default work_dirs/dff_detectron2/table4_seed<seed>")
     parser.add_argument(
         "--config",
         default=SYNTHETIC_BASE,
@@ -85,12 +86,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--val-videos", type=int, default=20, help="mAP on 6 videos moved by 7 points between runs"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="of the data and every run")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CPU threads (fixed: the numbers depend on it)"
+    )
     args = parser.parse_args(argv)
     if args.frame_iters <= 0 or args.dff_iters <= 0:
         parser.error("--frame-iters and --dff-iters must be positive")
     if args.data is None:
-        args.data = f"datasets/synthetic_vid_{args.train_videos}x{args.val_videos}"
+        args.data = f"datasets/synthetic_vid_{args.train_videos}x{args.val_videos}_seed{args.seed}"
+    args.output = args.output or f"work_dirs/dff_detectron2/table4_seed{args.seed}"
     return args
 
 
@@ -98,6 +103,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     setup_logger(name="dff_detectron2")
     setup_logger()  # detectron2's
+    settings = seed_everything(args.seed, deterministic=True, threads=args.threads)
+    print(f"run: {settings}", flush=True)
     prepare_synthetic_vid(args.data, args.train_videos, args.val_videos, args.seed)
 
     def cfg(name: str, *opts):
@@ -129,8 +136,7 @@ def main(argv=None) -> dict:
     results = {label: evaluate(c, model) for label, (c, model) in rows.items()}
     lines = [
         f"Table 4 (synthetic ImageNet VID layout, {args.train_videos} train / {args.val_videos} "
-        f"val videos; training {train_minutes:.1f} min in this run, "
-        f"{torch.get_num_threads()} threads)",
+        f"val videos; training {train_minutes:.1f} min in this run; {settings})",
         f"{'method':<16} {'mAP':>6} {'slow':>6} {'medium':>6} {'fast':>6} {'AP50':>6} {'fps':>6}",
     ]
     for label, m in results.items():

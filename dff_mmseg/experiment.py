@@ -93,22 +93,29 @@ def learns_flow(config: str) -> bool:
     return "flownet" in config
 
 
-def prepare(data: str, flow_checkpoint: str, flow_net: str, quick: bool = False) -> None:
+def prepare(
+    data: str, flow_checkpoint: str, flow_net: str, quick: bool = False, seed: int = 0
+) -> None:
     """Write the synthetic set (``quick``: 20 train / 10 val snippets, else 40 / 30) and
-    pre-train the flow network on the synthetic Flying-Chairs-layout set, when missing."""
+    pre-train the flow network on the synthetic Flying-Chairs-layout set, when missing, both
+    from ``seed``."""
     if not Path(data).exists():
         snippets = (
             {"train": 20, "val": 10, "test": 1} if quick else {"train": 40, "val": 30, "test": 3}
         )
-        make_synthetic_cityscapes(data, snippets, seed=0)
+        make_synthetic_cityscapes(data, snippets, seed=seed)
     pretrain_flow(
-        flow_checkpoint, "datasets/synthetic_chairs", flow_net, 300, make_synthetic=2000,
-        synthetic_size=(64, 128),
+        flow_checkpoint, f"datasets/synthetic_chairs_seed{seed}", flow_net, 300,
+        make_synthetic=2000, synthetic_size=(64, 128), seed=seed,
     )  # fmt: skip
 
 
 def run_options(
-    config: str, data: str, flow_net: str | None = None, flow_checkpoint: str | None = None
+    config: str,
+    data: str,
+    flow_net: str | None = None,
+    flow_checkpoint: str | None = None,
+    seed: int = 0,
 ) -> list[str]:
     """``--cfg-options`` of a run: the data root, the seed and, for a learned flow, F's
     network and the checkpoint of its pre-training (read when the model is built to train)."""
@@ -118,7 +125,7 @@ def run_options(
     ]
     if learns_flow(config):
         options += flow_net_options(flow_net, flow_checkpoint)
-    return [*options, "randomness.seed=0"]
+    return [*options, f"randomness.seed={seed}"]
 
 
 def flow_net_options(flow_net: str | None, flow_checkpoint: str | None = None) -> list[str]:
@@ -152,13 +159,14 @@ def train_run(
     flow_net: str | None,
     flow_checkpoint: str | None,
     retrain: bool = False,
+    seed: int = 0,
 ) -> Path:
-    """Train ``run`` (of :data:`TRAININGS`, from its initialising run's checkpoint) unless its
-    final checkpoint exists or ``retrain``; returns the checkpoint."""
+    """Train ``run`` (of :data:`TRAININGS`, from its initialising run's checkpoint) with
+    ``seed`` unless its final checkpoint exists or ``retrain``; returns the checkpoint."""
     config, _, init = TRAININGS[run]
     checkpoint = checkpoint_of(run, work_dir)
     if retrain or not checkpoint.is_file():
-        options = run_options(config, data, flow_net, flow_checkpoint)
+        options = run_options(config, data, flow_net, flow_checkpoint, seed)
         if init:
             options.append(f"load_from={checkpoint_of(init, work_dir)}")
         train(config, checkpoint.parent, options)

@@ -34,9 +34,8 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from dff_common.flow_nets import FLOW_NETS
+from dff_common.reproducibility import seed_everything
 from dff_common.timing import Timer
 
 from .experiment import (
@@ -63,36 +62,44 @@ ZOO_RUNS = ("frame-segformer", "dff-segformer")
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Table 4 on the synthetic Cityscapes set")
-    parser.add_argument("--data", default=DATA, help=f"(--quick: {DATA}_quick)")
-    parser.add_argument("--work-dir", default="work_dirs/table4")
+    parser.add_argument("--data", help=f"default {DATA}[_quick]_seed<seed>, written if missing")
+    parser.add_argument("--work-dir", help="default work_dirs/table4[_quick]_seed<seed>")
     parser.add_argument("--flow-checkpoint", default="work_dirs/flownet_synthchairs.pth")
     parser.add_argument("--flow-net", default="flownet", choices=list(FLOW_NETS))
     parser.add_argument("--retrain", action="store_true", help="ignore existing checkpoints")
     parser.add_argument("--quick", action="store_true", help="the demo's short schedule")
     parser.add_argument("--zoo", action="store_true", help="a wrapped zoo model (SegFormer)")
+    parser.add_argument("--seed", type=int, default=0, help="of the data, F and every run")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CPU threads (fixed: the numbers depend on it)"
+    )
     args = parser.parse_args(argv)
-    if args.quick and args.data == DATA:
-        args.data = DATA + "_quick"
+    suffix = ("_quick" if args.quick else "") + f"_seed{args.seed}"
+    args.data = args.data or DATA + suffix
+    args.work_dir = args.work_dir or "work_dirs/table4" + suffix
     return args
 
 
 def main(argv=None) -> dict:
     """Run the whole comparison and print the table; returns ``{method: numbers}``."""
     args = parse_args(argv)
-    prepare(args.data, args.flow_checkpoint, args.flow_net, args.quick)
+    settings = seed_everything(args.seed, deterministic=True, threads=args.threads)
+    print(f"run: {settings}", flush=True)
+    prepare(args.data, args.flow_checkpoint, args.flow_net, args.quick, args.seed)
     flow = (args.flow_net, args.flow_checkpoint)
     runs, methods = (QUICK_RUNS, QUICK_METHODS) if args.quick else (RUNS, METHODS)
     if args.zoo:
         runs, methods = ZOO_RUNS, ZOO_METHODS
     for run in runs:
-        train_run(run, args.work_dir, args.data, *flow, retrain=args.retrain)
+        train_run(run, args.work_dir, args.data, *flow, retrain=args.retrain, seed=args.seed)
     snippets = val_snippets(args.data)
     timer = Timer()
     rows = {}
     for name, (config, run) in methods.items():
         checkpoint = method_checkpoint(config, run, args.work_dir, *flow)
         eval_dir = Path(args.work_dir) / ("eval_" + "".join(c for c in name.lower() if c.isalnum()))
-        metrics = evaluate(config, checkpoint, eval_dir, run_options(config, args.data, *flow))
+        options = run_options(config, args.data, *flow, seed=args.seed)
+        metrics = evaluate(config, checkpoint, eval_dir, options)
         timing = time_segmentor(load_segmentor(config, checkpoint, args.flow_net), snippets, timer)
         ms = {f"{part} ms": value for part, value in timing.ms_per_frame().items()}
         rows[name] = {**metrics, "fps": timing.fps, **ms}
@@ -107,8 +114,7 @@ def main(argv=None) -> dict:
             f"{row['F+S ms']:>7.1f} {row['W ms']:>7.1f} {row['N_task ms']:>7.1f}"
         )
     print(
-        f"\nTable 4 (synthetic Cityscapes layout, l = 5, CPU, "
-        f"{torch.get_num_threads()} threads)\n" + "\n".join(lines),
+        f"\nTable 4 (synthetic Cityscapes layout, l = 5, CPU; {settings})\n" + "\n".join(lines),
         flush=True,
     )
     results = Path(args.work_dir) / "results.json"

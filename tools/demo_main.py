@@ -10,7 +10,10 @@
    the synthetic ImageNet-VID-layout set (``python -m dff_detectron2.table4``, l = 10).
    Each writes its set, trains Frame and DFF with its framework's runner, evaluates them with
    its framework's evaluator; the two logs stream here prefixed ``[seg]`` / ``[det]``.
-4. One table: accuracy and frames per second of Frame, DFF, feature copying and SFF, both tasks.
+4. One table: accuracy and frames per second of Frame, DFF, feature copying and SFF, both tasks;
+   with ``--seeds 0 1 2``, everything (data, flow pre-training, training) once per seed and the
+   accuracy as mean +- standard deviation. A seed gives the same numbers on the same machine
+   (one thread per task, deterministic algorithms; ``dff_common.reproducibility``).
 
 Everything is written under ``--work-dir`` (default ``work_dirs/demo``) and ``datasets/``;
 existing checkpoints are reused, never overwritten.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -74,27 +78,51 @@ def run_side_by_side(jobs: dict[str, list[str]], log_dir: Path) -> None:
         raise RuntimeError(f"failed: {', '.join(failed)}; see {log_dir}/<name>.log")
 
 
-def table(seg: dict, det: dict) -> str:
-    """The combined Table 4: accuracy and fps per method and task."""
-    rows = [
-        ("Frame (per-frame N)", "Frame", "Frame"),
-        ("DFF", "DFF (N from Frame)", "DFF (l=10)"),
-        ("DFF's N, every frame", None, "DFF N (l=1)"),
-        ("Feature copying", "Copy (zero flow)", "Copy (l=10)"),
-        ("SFF (DIS flow)", "SFF (DIS flow)", "SFF-DIS (l=10)"),
-    ]
-    lines = [
-        f"{'':<22} {'segmentation (l = 5)':>22}   {'detection (l = 10)':>22}",
-        f"{'method':<22} {'mIoU':>12} {'fps':>9}   {'VID mAP':>12} {'fps':>9}",
-    ]
-    for label, s, d in rows:
+ROWS = (  # (label, segmentation row, detection row)
+    ("Frame (per-frame N)", "Frame", "Frame"),
+    ("DFF", "DFF (N from Frame)", "DFF (l=10)"),
+    ("DFF's N, every frame", None, "DFF N (l=1)"),
+    ("Feature copying", "Copy (zero flow)", "Copy (l=10)"),
+    ("SFF (DIS flow)", "SFF (DIS flow)", "SFF-DIS (l=10)"),
+)
+
+
+def _numbers(seg: dict, det: dict) -> dict[str, tuple]:
+    """``{label: (mIoU, seg fps or None, mAP, det fps)}`` of one run of both tasks."""
+    numbers = {}
+    for label, s, d in ROWS:
         if s is None:  # segmentation: DFF's N on every frame is DFF at key distance 0
-            miou, fps = seg["DFF (N from Frame)"]["mIoU_d0"], "-"
+            miou, seg_fps = seg["DFF (N from Frame)"]["mIoU_d0"], None
         else:
-            miou, fps = seg[s]["mIoU"], f"{seg[s]['fps']:.1f}"
-        lines.append(
-            f"{label:<22} {miou:>12.1f} {fps:>9}   {det[d]['mAP']:>12.1f} {det[d]['fps']:>9.1f}"
-        )
+            miou, seg_fps = seg[s]["mIoU"], seg[s]["fps"]
+        numbers[label] = (miou, seg_fps, det[d]["mAP"], det[d]["fps"])
+    return numbers
+
+
+def table(runs: list[tuple[dict, dict]]) -> str:
+    """The combined Table 4 over runs (one per seed): accuracy as mean +- standard deviation
+    over the runs (the mean alone for one run), fps as the mean."""
+    per_run = [_numbers(seg, det) for seg, det in runs]
+
+    def cell(values, spread: bool) -> str:
+        if any(v is None for v in values):
+            return "-"
+        mean = statistics.fmean(values)
+        return f"{mean:.1f} +- {statistics.stdev(values):.1f}" if spread else f"{mean:.1f}"
+
+    spread = len(runs) > 1
+    width = 12 if spread else 6
+    lines = [
+        f"{'':<22} {'segmentation (l = 5)':>{width + 10}}   {'detection (l = 10)':>{width + 10}}",
+        f"{'method':<22} {'mIoU':>{width}} {'fps':>9}   {'VID mAP':>{width}} {'fps':>9}",
+    ]
+    for label, *_ in ROWS:
+        columns = list(zip(*(numbers[label] for numbers in per_run)))
+        miou, seg_fps, map_, det_fps = (
+            cell(columns[0], spread), cell(columns[1], False),
+            cell(columns[2], spread), cell(columns[3], False),
+        )  # fmt: skip
+        lines.append(f"{label:<22} {miou:>{width}} {seg_fps:>9}   {map_:>{width}} {det_fps:>9}")
     return "\n".join(lines)
 
 
@@ -102,43 +130,61 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", default="work_dirs/demo")
     parser.add_argument("--skip-table2", action="store_true")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0],
+        help="one run per seed (data, flow pre-training, training); several: mean +- std",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     start = time.perf_counter()
     py, work = sys.executable, Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     if not args.skip_table2:
         run("Table 2 (Eq. 6, FLOPs)", [py, "tools/benchmark.py", "--table2"])
-    flow = work / "flownet_half_synthchairs.pth"
-    if not flow.is_file():
-        chairs = ROOT / "datasets" / "synthetic_chairs_64x128"
-        print("\n=== Flow pre-training (FlowNet Half, synthetic Flying Chairs layout)", flush=True)
-        pretrain_flow(
-            flow, chairs, "flownet_half", 200, make_synthetic=0 if chairs.exists() else 1000,
-            synthetic_size=(64, 128),
+    runs = []
+    for seed in args.seeds:
+        seed_dir = work / f"seed{seed}"
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        flow = seed_dir / "flownet_half_synthchairs.pth"
+        if not flow.is_file():
+            chairs = ROOT / "datasets" / f"synthetic_chairs_64x128_seed{seed}"
+            print(
+                "\n=== Flow pre-training (FlowNet Half, synthetic Flying Chairs layout), "
+                f"seed {seed}"
+            )
+            pretrain_flow(
+                flow, chairs, "flownet_half", 200, make_synthetic=0 if chairs.exists() else 1000,
+                synthetic_size=(64, 128), seed=seed,
+            )  # fmt: skip
+        seg_dir, det_dir = seed_dir / "segmentation", seed_dir / "detection"
+        print(
+            f"\n=== Table 4, segmentation (mmseg) and detection (detectron2), side by side, "
+            f"seed {seed}",
+            flush=True,
+        )
+        common = ["--seed", str(seed), "--threads", "1"]
+        run_side_by_side(
+            {
+                "seg": [py, "-m", "dff_mmseg.table4", "--quick", "--work-dir", str(seg_dir),
+                        "--flow-checkpoint", str(flow), "--flow-net", "flownet_half", *common],
+                "det": [py, "-m", "dff_detectron2.table4", "--output", str(det_dir),
+                        "--flow-weights", str(flow), *common],
+            },
+            seed_dir,
         )  # fmt: skip
-    seg_dir, det_dir = work / "segmentation", work / "detection"
-    print(
-        "\n=== Table 4, segmentation (mmseg) and detection (detectron2), side by side", flush=True
-    )
-    run_side_by_side(
-        {
-            "seg": [py, "-m", "dff_mmseg.table4", "--quick", "--work-dir", str(seg_dir),
-                    "--flow-checkpoint", str(flow), "--flow-net", "flownet_half"],
-            "det": [py, "-m", "dff_detectron2.table4", "--output", str(det_dir),
-                    "--flow-weights", str(flow)],
-        },
-        work,
-    )  # fmt: skip
-    seg = json.loads((seg_dir / "results.json").read_text())
-    det = json.loads((det_dir / "results.json").read_text())
+        seg = json.loads((seg_dir / "results.json").read_text())
+        det = json.loads((det_dir / "results.json").read_text())
+        runs.append((seg, det))
+        print(f"\nSeed {seed}:\n" + table([(seg, det)]), flush=True)
+    seeds = ", ".join(map(str, args.seeds))
+    summary = "mean +- standard deviation over seeds " if len(runs) > 1 else "seed "
     print(
         "\nTable 4 in miniature (synthetic data, CPU, one thread per task; fps = model time per "
-        "frame, batch 1)\n" + table(seg, det),
+        f"frame, batch 1; {summary}{seeds})\n" + table(runs),
         flush=True,
     )
     print(
         f"\nDone in {(time.perf_counter() - start) / 60:.1f} min. Outputs: {work.resolve()} "
-        f"(models, logs {work}/seg.log and det.log, results.json per task) and "
+        f"(per seed: models, logs seg.log and det.log, results.json per task) and "
         f"{ROOT / 'datasets'} (data).",
         flush=True,
     )

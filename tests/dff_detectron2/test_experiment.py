@@ -68,7 +68,11 @@ def test_dff_starts_from_frame_and_the_pretrained_flow(tmp_path):
 
 def test_table4_command_line():
     args = table4.parse_args(["--train-videos", "16", "--val-videos", "6"])
-    assert args.data == "datasets/synthetic_vid_16x6" and args.interval == 10
+    assert args.data == "datasets/synthetic_vid_16x6_seed0" and args.interval == 10
+    assert args.output == "work_dirs/dff_detectron2/table4_seed0" and args.threads == 1
+    seeded = table4.parse_args(["--seed", "3"])  # each seed its own data and models
+    assert seeded.data == "datasets/synthetic_vid_64x20_seed3"
+    assert seeded.output == "work_dirs/dff_detectron2/table4_seed3"
     assert table4.parse_args(["--data", "d"]).data == "d"
     with pytest.raises(SystemExit):
         table4.parse_args(["--dff-iters", "0"])

@@ -53,7 +53,14 @@ def test_prepare_runs_a_pretraining_command_that_parses(tmp_path, monkeypatch):
 
 
 def test_quick_uses_its_own_set_and_flow_nets_come_from_flow_nets():
-    assert table4.parse_args(["--quick"]).data == "datasets/synthetic_cityscapes_quick"
+    quick = table4.parse_args(["--quick"])
+    assert quick.data == "datasets/synthetic_cityscapes_quick_seed0"
+    assert quick.work_dir == "work_dirs/table4_quick_seed0" and quick.threads == 1
+    seeded = table4.parse_args(["--seed", "2"])  # each seed its own data and runs
+    assert (seeded.data, seeded.work_dir) == (
+        "datasets/synthetic_cityscapes_seed2",
+        "work_dirs/table4_seed2",
+    )
     assert table4.parse_args(["--quick", "--data", "d"]).data == "d"
     assert table4.parse_args([]).flow_net == "flownet"
     with pytest.raises(SystemExit):

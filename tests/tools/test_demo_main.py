@@ -24,7 +24,7 @@ def test_table_takes_each_row_from_its_task():
         "Copy (l=10)": {"mAP": 17.0, "fps": 61.31},
         "SFF-DIS (l=10)": {"mAP": 16.04, "fps": 54.21},
     }
-    lines = demo_main.table(seg, det).splitlines()
+    lines = demo_main.table([(seg, det)]).splitlines()
     assert [line.split()[-4:] for line in lines[2:]] == [
         ["35.2", "5.5", "19.1", "10.2"],
         ["34.9", "7.4", "17.2", "28.2"],
@@ -33,3 +33,26 @@ def test_table_takes_each_row_from_its_task():
         ["34.4", "21.6", "16.0", "54.2"],
     ]
     assert lines[4].startswith("DFF's N, every frame")
+
+
+def test_several_seeds_give_mean_and_standard_deviation():
+    def run(frame_miou, frame_map):
+        seg = {
+            "Frame": {"mIoU": frame_miou, "fps": 5.0},
+            "DFF (N from Frame)": {"mIoU": 30.0, "mIoU_d0": 31.0, "fps": 7.0},
+            "Copy (zero flow)": {"mIoU": 28.0, "fps": 20.0},
+            "SFF (DIS flow)": {"mIoU": 29.0, "fps": 19.0},
+        }
+        det = {
+            name: {"mAP": frame_map if name == "Frame" else 10.0, "fps": 4.0 * (i + 1)}
+            for i, name in enumerate(
+                ["Frame", "DFF (l=10)", "DFF N (l=1)", "Copy (l=10)", "SFF-DIS (l=10)"]
+            )
+        }
+        return seg, det
+
+    lines = demo_main.table([run(30.0, 12.0), run(34.0, 18.0), run(32.0, 15.0)]).splitlines()
+    # mean and sample standard deviation: 32 +- 2 mIoU, 15 +- 3 mAP; fps: the mean
+    assert lines[2].split()[-8:] == ["32.0", "+-", "2.0", "5.0", "15.0", "+-", "3.0", "4.0"]
+    assert lines[3].split()[-8:] == ["30.0", "+-", "0.0", "7.0", "10.0", "+-", "0.0", "8.0"]
+    assert lines[4].split()[-8:] == ["31.0", "+-", "0.0", "-", "10.0", "+-", "0.0", "12.0"]
