@@ -28,20 +28,11 @@ import torch
 import torch._inductor.config
 from torch import nn
 
-__all__ = ["AUTOCAST_DTYPES", "AcceleratedNetwork", "accelerate", "map_tensors"]
+from dff_common.levels import map_levels
+
+__all__ = ["AUTOCAST_DTYPES", "AcceleratedNetwork", "accelerate"]
 
 AUTOCAST_DTYPES = {"cpu": torch.bfloat16, "cuda": torch.float16}
-
-
-def map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], value):
-    """Apply ``fn`` to every tensor in nested tuples, lists and dicts; other leaves unchanged."""
-    if isinstance(value, torch.Tensor):
-        return fn(value)
-    if isinstance(value, tuple | list):
-        return type(value)(map_tensors(fn, v) for v in value)
-    if isinstance(value, dict):
-        return {k: map_tensors(fn, v) for k, v in value.items()}
-    return value
 
 
 def _to_float32(tensor: torch.Tensor) -> torch.Tensor:
@@ -93,7 +84,7 @@ class AcceleratedNetwork:
 
     def __call__(self, *inputs):
         if self.channels_last:
-            inputs = map_tensors(_to_format(torch.channels_last), inputs)
+            inputs = map_levels(_to_format(torch.channels_last), inputs)
         with contextlib.ExitStack() as stack:
             if self.compile:  # read when compiling, i.e. at the first call
                 stack.enter_context(torch._inductor.config.patch(freezing=True))
@@ -103,9 +94,9 @@ class AcceleratedNetwork:
                 stack.enter_context(torch.autocast(device.type, dtype=dtype))
             outputs = self.network(*inputs)
         if self.autocast:
-            outputs = map_tensors(_to_float32, outputs)
+            outputs = map_levels(_to_float32, outputs)
         if self.channels_last:
-            outputs = map_tensors(_to_format(torch.contiguous_format), outputs)
+            outputs = map_levels(_to_format(torch.contiguous_format), outputs)
         return outputs
 
     def __repr__(self) -> str:

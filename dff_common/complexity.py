@@ -28,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from dff_common.feature_net import DilatedResNetFeatureNet
 from dff_common.flow_nets import FLOW_NETS, build_flow_net
+from dff_common.levels import feature_maps
 
 __all__ = [
     "PAPER_TABLE2",
@@ -206,14 +207,6 @@ def warp_macs(features_shape: Sequence[int], with_scale: bool = True) -> int:
     return math.prod(features_shape) * (_BILINEAR_MACS + int(with_scale))
 
 
-def _levels(features) -> list[torch.Tensor]:
-    """The propagated maps: one tensor, or each level of a tuple / list / dict (Nones out)."""
-    if isinstance(features, torch.Tensor):
-        return [features]
-    values = features.values() if isinstance(features, dict) else features
-    return [level for level in values if level is not None]
-
-
 def _flow_input_size(image_size: Sequence[int], flow_input_scale: float) -> tuple[int, int]:
     """Size of the flow network's input, rounded up as ``FeaturePropagation`` does."""
     return tuple(math.ceil(n * flow_input_scale) for n in image_size)
@@ -256,7 +249,7 @@ def measure_complexity(
         feature_net=feature_counts[""],
         flow=o_flow,
         scale=o_scale,
-        warp=sum(warp_macs(level.shape) for level in _levels(features)),
+        warp=sum(warp_macs(level.shape) for level in feature_maps(features)),
         task_net=count_flops(task_net, features),
     )
 

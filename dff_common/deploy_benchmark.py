@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dff_common.acceleration import map_tensors
 from dff_common.engine import DFFInferenceEngine, FrameOutput
 from dff_common.export import (
     DeployParts,
@@ -31,6 +30,7 @@ from dff_common.export import (
     export_paths,
     onnxruntime_path,
 )
+from dff_common.levels import map_levels
 from dff_common.scheduler import KeyFrameScheduler
 
 __all__ = ["EAGER", "ONNXRUNTIME", "OPTIONS", "DeployRow", "compare_deploy", "max_abs_diff"]
@@ -166,12 +166,12 @@ def compare_deploy(
     num_frames = sum(len(clip) for clip in clips)
     eager_time = statistics.median(seconds[EAGER])
     scores = {name: None if score is None else score(results[name]) for name in variants}
-    eager = [map_tensors(torch.Tensor.cpu, y) for clip in results[EAGER] for y in clip]
-    magnitude = max(max_abs_diff(y, map_tensors(torch.zeros_like, y)) for y in eager)
+    eager = [map_levels(torch.Tensor.cpu, y) for clip in results[EAGER] for y in clip]
+    magnitude = max(max_abs_diff(y, map_levels(torch.zeros_like, y)) for y in eager)
     rows = []
     for name in variants:
         median = statistics.median(seconds[name])
-        outputs = [map_tensors(torch.Tensor.cpu, x) for clip in results[name] for x in clip]
+        outputs = [map_levels(torch.Tensor.cpu, x) for clip in results[name] for x in clip]
         diff = max(max_abs_diff(x, y) for x, y in zip(outputs, eager, strict=True))
         relative = diff / magnitude if magnitude else 0.0
         value = scores[name]

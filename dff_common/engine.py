@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from dff_common.acceleration import accelerate
+from dff_common.levels import feature_maps, map_levels
 from dff_common.scheduler import KeyFrameScheduler
 
 __all__ = ["DFFInferenceEngine", "FrameOutput", "StepOutput"]
@@ -63,30 +64,10 @@ class FrameOutput:
     key_index: int
 
 
-def _map(fn: Callable, *trees):
-    """Apply ``fn`` to matching tensors of features (a map, or a tuple/list/dict of levels)."""
-    first = trees[0]
-    if first is None:
-        return None
-    if isinstance(first, torch.Tensor):
-        return fn(*trees)
-    if isinstance(first, dict):
-        return {key: _map(fn, *(tree[key] for tree in trees)) for key in first}
-    return type(first)(_map(fn, *items) for items in zip(*trees))
-
-
-def _maps(features) -> list[torch.Tensor]:
-    """The feature maps of one or several levels."""
-    if isinstance(features, torch.Tensor):
-        return [features]
-    values = features.values() if isinstance(features, dict) else features
-    return [m for level in values if level is not None for m in _maps(level)]
-
-
 def _not_finite(x) -> torch.Tensor:
     """``(n, ...) -> (n,)`` bool: whether each item holds a NaN or an infinite value (in any
     level of multi-level features)."""
-    return torch.stack([~torch.isfinite(m).flatten(1).all(1) for m in _maps(x)]).any(0)
+    return torch.stack([~torch.isfinite(m).flatten(1).all(1) for m in feature_maps(x)]).any(0)
 
 
 @dataclass
@@ -238,7 +219,7 @@ class DFFInferenceEngine:
         """Stacked cached key features (``(n, C, h, w)`` per level) and ``(n, 3, H, W)`` key
         images."""
         caches = [self._caches[v] for v in video_ids]
-        features = _map(lambda *maps: torch.stack(maps), *(c.features for c in caches))
+        features = map_levels(lambda *maps: torch.stack(maps), *(c.features for c in caches))
         return features, torch.stack([c.image for c in caches])
 
     @torch.no_grad()
@@ -287,7 +268,7 @@ class DFFInferenceEngine:
         parts, f_keys = [], None
         if keys:
             f_keys = self.feature_net(frames[keys])
-            for level in _maps(f_keys):
+            for level in feature_maps(f_keys):
                 if level.dim() != 4 or level.shape[0] != len(keys):
                     raise ValueError(
                         f"feature_net must return (n={len(keys)}, C, h, w) maps, "
@@ -319,7 +300,7 @@ class DFFInferenceEngine:
         features = parts[0]
         if len(parts) > 1:  # back to the batch order
             order = torch.tensor(keys + others).argsort()
-            features = _map(lambda *maps: torch.cat(maps)[order.to(maps[0].device)], *parts)
+            features = map_levels(lambda *maps: torch.cat(maps)[order.to(maps[0].device)], *parts)
         results = self.task_net(features, frames)
         self._update_caches(video_ids, frame_indices, is_key, keys, f_keys, frames)
         key_indices = [self._caches[v].key_index for v in video_ids]
@@ -331,7 +312,7 @@ class DFFInferenceEngine:
             cache = self._caches.pop(video_id, None)
             if is_key[j]:  # clone: do not keep the whole batch alive in the cache
                 row = keys.index(j)
-                features_k = _map(lambda m, row=row: m[row].clone(), f_keys)
+                features_k = map_levels(lambda m, row=row: m[row].clone(), f_keys)
                 cache = _KeyFrameCache(features_k, frames[j].clone(), index, index)
             cache.last_index = index
             self._caches[video_id] = cache

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dff_common.levels import feature_maps
 from dff_common.warp import warp
 
 __all__ = ["FeaturePropagation", "resize_flow", "resize_scale"]
@@ -71,14 +72,6 @@ def _check_frames(key_images: torch.Tensor, cur_images: torch.Tensor):
             f"frames of different sizes: key_images {tuple(key_images.shape[2:])}, "
             f"cur_images {tuple(cur_images.shape[2:])}"
         )
-
-
-def _maps(features) -> list[torch.Tensor]:
-    """The maps of one level or several (None levels left out)."""
-    if isinstance(features, torch.Tensor):
-        return [features]
-    values = features.values() if isinstance(features, Mapping) else features
-    return [m for m in values if m is not None]
 
 
 def _keep(keep: torch.Tensor, key_level, cur_level):
@@ -260,7 +253,7 @@ class FeaturePropagation(nn.Module):
         """
         _check_frames(key_images, cur_images)
         n = cur_images.shape[0]
-        for level in _maps(f_key):
+        for level in feature_maps(f_key):
             if level.dim() != 4 or level.shape[0] != n:
                 shape = tuple(level.shape)
                 raise ValueError(

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import dff_common.propagation as propagation_module
-from dff_common.acceleration import AcceleratedNetwork, accelerate, map_tensors
+from dff_common.acceleration import AcceleratedNetwork, accelerate
 from dff_common.engine import DFFInferenceEngine
 from dff_common.flow_nets import build_flow_net
 from dff_common.propagation import FeaturePropagation
@@ -142,15 +142,6 @@ def test_compile_matches_eager(eager):
     scores, keys = run(compile=True)
     assert keys == eager[1]
     assert_close_relative(scores, eager[0], 1e-5)
-
-
-def test_map_tensors_keeps_structure_and_other_leaves():
-    value = {"a": [torch.ones(1), (torch.zeros(2), "text")], "b": 3}
-    out = map_tensors(lambda t: t + 1, value)
-    assert isinstance(out["a"], list) and isinstance(out["a"][1], tuple)
-    assert torch.equal(out["a"][0], torch.full((1,), 2.0))
-    assert torch.equal(out["a"][1][0], torch.ones(2)) and out["a"][1][1] == "text"
-    assert out["b"] == 3
 
 
 def test_autocast_outputs_are_float32_and_tuples_are_kept():
