@@ -35,6 +35,7 @@ __all__ = [
     "Table2Row",
     "cost_ratio",
     "count_flops",
+    "feature_maps",
     "flop_counts",
     "flow_and_scale_macs",
     "measure_complexity",
@@ -206,8 +207,9 @@ def warp_macs(features_shape: Sequence[int], with_scale: bool = True) -> int:
     return math.prod(features_shape) * (_BILINEAR_MACS + int(with_scale))
 
 
-def _levels(features) -> list[torch.Tensor]:
-    """The propagated maps: one tensor, or each level of a tuple / list / dict (Nones out)."""
+def feature_maps(features) -> list[torch.Tensor]:
+    """The maps of N_feat's output: one tensor, or each level of a tuple / list / dict (Nones
+    out)."""
     if isinstance(features, torch.Tensor):
         return [features]
     values = features.values() if isinstance(features, dict) else features
@@ -256,7 +258,7 @@ def measure_complexity(
         feature_net=feature_counts[""],
         flow=o_flow,
         scale=o_scale,
-        warp=sum(warp_macs(level.shape) for level in _levels(features)),
+        warp=sum(warp_macs(level.shape) for level in feature_maps(features)),
         task_net=count_flops(task_net, features),
     )
 
