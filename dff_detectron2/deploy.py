@@ -147,6 +147,7 @@ def benchmark_inputs(
     checkpoint: str | None = None,
     opts: Sequence = (),
     device: str = "cpu",
+    max_clips: int | None = None,
 ) -> DeployInputs:
     """The detector of ``config`` with ``checkpoint`` (random weights without), the videos of
     the ``vid_val`` split of ``data_root`` and their VID mAP.
@@ -157,10 +158,13 @@ def benchmark_inputs(
         checkpoint (str, optional): trained weights.
         opts (Sequence): ``KEY VALUE`` overrides.
         device (str): ``MODEL.DEVICE``. Defaults to "cpu".
+        max_clips (None): only None: the VID mAP is defined on the whole split.
 
     Returns:
         DeployInputs: the parts, clips, VID mAP scoring and the config's l.
     """
+    if max_clips is not None:
+        raise ValueError(f"max_clips={max_clips}: the VID mAP needs the whole split")
     name = [n for n in register_imagenet_vid(data_root, "deploy") if n.endswith("_vid_val")][0]
     cfg = get_dff_cfg(config, [*opts, "DATASETS.TEST", (name,), "MODEL.DEVICE", device])
     model = load_model(cfg, checkpoint or "")

@@ -138,8 +138,8 @@ def benchmark_inputs(
     data_root: str | Path,
     checkpoint: str | None = None,
     opts: Sequence[str] = (),
-    max_clips: int | None = None,
     device: str = "cpu",
+    max_clips: int | None = None,
 ) -> DeployInputs:
     """The segmentor of ``config`` with ``checkpoint`` (random weights without), the val
     clips of ``data_root`` read in the channel order of its test pipeline, and their mIoU.
@@ -149,8 +149,8 @@ def benchmark_inputs(
         data_root (str | Path): Cityscapes-layout root (see :func:`val_clips`).
         checkpoint (str, optional): trained weights.
         opts (Sequence[str]): ``KEY=VALUE`` overrides, as mmseg's ``--cfg-options``.
-        max_clips (int, optional): the first N clips only. Defaults to all.
         device (str): where the model and the clips go. Defaults to "cpu".
+        max_clips (int, optional): the first N clips only. Defaults to all.
 
     Returns:
         DeployInputs: the parts, clips, mIoU scoring and the model's l.

@@ -14,17 +14,14 @@ Six parts, each a function (no flag, no ``--config`` and no ``--deploy``: the fi
 - ``--engine``: ``DFFInferenceEngine`` with ``FixedIntervalScheduler(l)`` over a synthetic clip
   (``dff_common.timing.time_speedup``): measured speedup T(l=1) / T(l) next to Eq. (7) with
   r from the parts timed alone and with r from the parts timed inside Algorithm 1.
-- ``--config CONFIG ...``: the same for any wrapped model, an mmseg ``.py`` or a detectron2
-  ``.yaml`` DFF config, built with random weights by its plugin's ``load_model``; the engine's
-  networks and the clip's normalisation come from the plugin's ``inference`` module. One row
-  per model: the parts' times inside Algorithm 1 and their multiply-adds, r of Eq. (5) from
-  both, the limit 1/r of Eq. (7), and the measured speedup at each l > 1 next to Eq. (7) with
-  the r of the same runs.
+- ``--config CONFIG ...``: the same for any wrapped model (mmseg ``.py``, detectron2 ``.yaml``),
+  random weights (:func:`load_wrapped`): one row per model, the parts timed inside Algorithm 1
+  and their multiply-adds, r of Eq. (5) from both, the limit 1/r of Eq. (7), and the measured
+  speedup at each l > 1 next to Eq. (7) with the r of the same runs.
 - ``--deploy CONFIG --data ROOT [--checkpoint CKPT]``: eager float32 Algorithm 1 against each
-  engine option (compile, channels_last, autocast) and onnxruntime, on the val clips of ROOT
-  (``dff_common.deploy_benchmark.compare_deploy``; the model, clips and metric from the
-  plugin's ``deploy.benchmark_inputs``): time ratios, output differences and the change of
-  the mIoU / VID mAP; the ONNX files and ``results.json`` go to ``--work-dir``.
+  engine option and onnxruntime on the val clips of ROOT
+  (``dff_common.deploy_benchmark.compare_deploy``): time ratios, output differences, change of
+  the mIoU / VID mAP; ONNX files and ``results.json`` in ``--work-dir``.
 
 Every time is taken by ``dff_common.timing.Timer`` on ``--device`` (CUDA when present, else
 the CPU with ``torch.set_num_threads(--threads)``): medians over ``--repeats`` runs after
@@ -32,12 +29,8 @@ the CPU with ``torch.set_num_threads(--threads)``): medians over ``--repeats`` r
 process's CPU time with ``--cpu-time`` (CPU only; steadier when other jobs share the
 machine). The Algorithm 1 parts run every setting in ``--engine-rounds`` interleaved rounds and
 keep the median run; ``--frames`` must be a multiple of every l so that exactly one frame in l
-is a key frame, as Eq. (7) assumes. Random weights: speed does not depend on them, except for
-a detector's N_task, whose cost grows with the proposals its RPN keeps; the ``--config`` clip
-is therefore the panning texture around the mean pixel at the contrast that gives N_feat's
-maps a mean magnitude of 1, as a trained network's (at full contrast a random ResNet's maps
-reach 1e3 to 1e5, the RPN's box deltas push nearly every proposal off the frame, and N_task
-runs on 1 RoI instead of 1000), and the table gives the proposals per frame (RoIs).
+is a key frame, as Eq. (7) assumes. Random weights: speed does not depend on them, but for
+the proposals a detector keeps (:func:`load_wrapped`).
 
 Examples::
 
@@ -56,6 +49,7 @@ Examples::
 
 import argparse
 import functools
+import importlib
 import json
 import os
 from collections.abc import Sequence
@@ -360,11 +354,16 @@ def run_engine(args: argparse.Namespace):
 
 @torch.no_grad()
 def load_wrapped(config: str, args: argparse.Namespace):
-    """The engine's networks of the DFF model of ``config`` with random weights, the panning
-    clip as its input, and the list the proposals per frame go to (None for a segmentor).
+    """The engine's networks of the DFF model of ``config`` (its plugin's ``load_model``,
+    random weights; ``inference.engine_networks``), the panning clip as its input, and the list
+    the proposals per frame go to (None for a segmentor).
 
-    The clip is the texture around the mean pixel (``normalize(frames) - normalize(grey)``),
-    scaled so that N_feat's maps on the first frame have a mean magnitude of 1 (module doc).
+    A detector's N_task costs in proportion to the proposals its RPN keeps. At full contrast a
+    random ResNet's maps reach 1e3 to 1e5, the RPN's box deltas push nearly every proposal off
+    the frame, and N_task would run on 1 RoI instead of the 1000 of a trained zoo detector. The
+    clip is therefore the texture around the mean pixel (``normalize(frames) -
+    normalize(grey)``) at the contrast that gives N_feat's maps a mean magnitude of 1 on the
+    first frame, as a trained network's.
     """
     if Path(config).suffix == ".py":
         import dff_mmseg
@@ -437,20 +436,11 @@ def run_wrapped(args: argparse.Namespace):
 
 def run_deploy(args: argparse.Namespace) -> list[DeployRow]:
     """(f) Eager fp32 Algorithm 1 against each engine option and onnxruntime, in one run."""
+    plugin = "dff_mmseg" if Path(args.deploy).suffix == ".py" else "dff_detectron2"
     with torch.no_grad():
-        if Path(args.deploy).suffix == ".py":
-            from dff_mmseg.deploy import benchmark_inputs
-
-            inputs = benchmark_inputs(
-                args.deploy, args.data, args.checkpoint, args.opts, args.max_clips,
-                str(args.device),
-            )  # fmt: skip
-        else:
-            from dff_detectron2.deploy import benchmark_inputs
-
-            inputs = benchmark_inputs(
-                args.deploy, args.data, args.checkpoint, args.opts, str(args.device)
-            )
+        inputs = importlib.import_module(f"{plugin}.deploy").benchmark_inputs(
+            args.deploy, args.data, args.checkpoint, args.opts, str(args.device), args.max_clips
+        )
     interval = args.deploy_interval or inputs.interval
     clips = inputs.clips
     print(
