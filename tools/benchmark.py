@@ -363,8 +363,10 @@ def load_wrapped(config: str, args: argparse.Namespace):
     the frame, and N_task would run on 1 RoI instead of the 1000 of a trained zoo detector. The
     clip is therefore the texture around the mean pixel (``normalize(frames) -
     normalize(grey)``) at the contrast that gives N_feat's maps a mean magnitude of 1 on the
-    first frame, as a trained network's.
+    first frame, as a trained network's. The weights are drawn after ``torch.manual_seed(0)``,
+    the same in every run.
     """
+    torch.manual_seed(0)
     if Path(config).suffix == ".py":
         import dff_mmseg
         from dff_mmseg import inference

@@ -98,6 +98,11 @@ def test_wrapped_clip_gives_the_feature_maps_unit_magnitude():
     with torch.no_grad():
         maps = feature_maps(feature_net(clip[:1]))
     assert torch.stack([m.abs().mean() for m in maps]).mean().item() == pytest.approx(1, rel=1e-3)
+    (again, _, _), same_clip, _ = benchmark.load_wrapped(str(DET_CONFIG), args)
+    with torch.no_grad():  # seeded: the same random weights in every run
+        assert torch.equal(same_clip, clip) and torch.equal(
+            feature_maps(again(clip[:1]))[0], maps[0]
+        )
 
 
 def test_tiny_wrapped_run_of_both_plugins(capsys):
