@@ -33,7 +33,16 @@ from dff_common.export import (
 from dff_common.levels import map_levels
 from dff_common.scheduler import KeyFrameScheduler
 
-__all__ = ["EAGER", "ONNXRUNTIME", "OPTIONS", "DeployRow", "compare_deploy", "max_abs_diff"]
+__all__ = [
+    "EAGER",
+    "ONNXRUNTIME",
+    "OPTIONS",
+    "DeployInputs",
+    "DeployRow",
+    "compare_deploy",
+    "deploy_table",
+    "max_abs_diff",
+]
 
 EAGER = "eager fp32"
 ONNXRUNTIME = "onnxruntime"
@@ -43,6 +52,26 @@ OPTIONS = {
     "autocast": dict(autocast=True),
     "compile + channels_last + autocast": dict(compile=True, channels_last=True, autocast=True),
 }
+
+
+@dataclasses.dataclass
+class DeployInputs:
+    """What :func:`compare_deploy` runs for one model, as each plugin's ``deploy`` module
+    gives it (``benchmark_inputs``).
+
+    Attributes:
+        parts (DeployParts): the model's networks, in eval mode, on the clips' device.
+        clips (list[Tensor]): videos, ``(T, 3, H, W)`` normalised frames each.
+        score (Callable): the task metric of the results ``[clip][frame]``.
+        interval (int): the model's key frame duration l.
+        metric (str): the metric's name, e.g. "mIoU".
+    """
+
+    parts: DeployParts
+    clips: list[torch.Tensor]
+    score: Callable[[list[list]], float]
+    interval: int
+    metric: str
 
 
 @dataclasses.dataclass
@@ -179,3 +208,20 @@ def compare_deploy(
         ms = 1000 * median / num_frames
         rows.append(DeployRow(name, ms, eager_time / median, diff, relative, value, delta))
     return rows
+
+
+def deploy_table(rows: Sequence[DeployRow], metric: str) -> str:
+    """The rows as a plain-text table: time per frame, speedup, output difference, metric
+    (named ``metric``) and its change."""
+    lines = [
+        f"{'variant':<36} {'ms/frame':>9} {'speedup':>8} {'max |diff|':>11} {'relative':>9} "
+        f"{metric:>8} {'change':>7}"
+    ]
+    for row in rows:
+        score = "-" if row.score is None else f"{row.score:.2f}"
+        delta = "-" if row.score_delta is None else f"{row.score_delta:+.2f}"
+        lines.append(
+            f"{row.name:<36} {row.ms_per_frame:>9.1f} {row.speedup:>7.2f}x "
+            f"{row.max_abs_diff:>11.2e} {row.relative_diff:>9.1e} {score:>8} {delta:>7}"
+        )
+    return "\n".join(lines)

@@ -9,7 +9,9 @@ CPU time (CPU only; steadier when other jobs share the machine). On it:
   it runs; :class:`Algorithm1Timing` gives the frames per second and, from the same run, the
   part costs per key and per non-key frame;
 - :func:`time_interleaved`: several runs in interleaved rounds, so that a change of the
-  machine's load hits all of them alike.
+  machine's load hits all of them alike;
+- :func:`time_speedup`: Algorithm 1 at several l in interleaved rounds, l = 1 the reference:
+  :class:`SpeedupTiming` gives the measured speedup next to Eq. 7 with r from the same runs.
 
 Only the networks are timed, on decoded and normalised frames: data loading and
 pre-processing can dominate and would hide the speedup of propagation.
@@ -18,6 +20,7 @@ pre-processing can dominate and would hide the speedup of propagation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 import statistics
 import time
@@ -27,17 +30,19 @@ from typing import Any
 
 import torch
 
-from dff_common.complexity import PartCosts
+from dff_common.complexity import PartCosts, cost_ratio, speedup
 from dff_common.engine import DFFInferenceEngine
-from dff_common.scheduler import KeyFrameScheduler
+from dff_common.scheduler import FixedIntervalScheduler, KeyFrameScheduler
 
 __all__ = [
     "PARTS",
     "Algorithm1Timing",
+    "SpeedupTiming",
     "Timer",
     "time_algorithm_1",
     "time_interleaved",
     "time_parts",
+    "time_speedup",
 ]
 
 # the parts timed in Algorithm 1: N_feat, F + S (one forward of the flow network, with the
@@ -278,3 +283,73 @@ def time_interleaved(
         name: sorted(done, key=lambda t: t.seconds)[(rounds - 1) // 2]
         for name, done in timings.items()
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeedupTiming:
+    """Algorithm 1 at several key frame durations l, l = 1 (every frame a key frame) among them.
+
+    Attributes:
+        timings (dict[int, Algorithm1Timing]): l -> the kept run over the same videos.
+    """
+
+    timings: dict[int, Algorithm1Timing]
+
+    def part_costs(self) -> PartCosts:
+        """Eq. 5's costs in ms from the parts timed inside all the runs, pooled (see
+        :meth:`Algorithm1Timing.part_costs`)."""
+        runs = list(self.timings.values())
+        return sum(runs[1:], runs[0]).part_costs()
+
+    @property
+    def r(self) -> float:
+        """r of Eq. 5 from :meth:`part_costs`."""
+        return cost_ratio(self.part_costs())
+
+    def measured(self, l: int) -> float:  # noqa: E741 (the paper's symbol)
+        """Measured speedup over per-frame inference: T(l = 1) / T(l)."""
+        return self.timings[1].seconds / self.timings[l].seconds
+
+    def predicted(self, l: int) -> float:  # noqa: E741
+        """Eq. 7 at l with :attr:`r`."""
+        return speedup(self.r, l)
+
+
+def time_speedup(
+    feature_net: Callable,
+    task_net: Callable,
+    propagation,
+    videos: Sequence[torch.Tensor],
+    timer: Timer,
+    intervals: Sequence[int],
+    rounds: int = 1,
+    report: Callable[[int, Hashable, Algorithm1Timing], None] | None = None,
+) -> SpeedupTiming:
+    """Algorithm 1 with ``FixedIntervalScheduler(l)`` for l = 1 and every l of ``intervals``
+    (:func:`time_algorithm_1`), in :func:`time_interleaved` rounds.
+
+    Args:
+        feature_net, task_net, propagation: as :class:`DFFInferenceEngine`.
+        videos (Sequence[Tensor]): ``(T, 3, H, W)`` normalised frames of each video, T a
+            multiple of every l (one key frame in l, as Eq. 7 assumes).
+        timer (Timer): the clock.
+        intervals (Sequence[int]): the key frame durations l; l = 1 is always timed.
+        rounds (int): runs of each l (the median kept). Defaults to 1.
+        report (Callable, optional): ``report(round, l, timing)`` after each run.
+
+    Returns:
+        SpeedupTiming: the kept run of each l, ascending.
+    """
+    intervals = sorted({1, *intervals})
+    for l in intervals:  # noqa: E741
+        if any(len(video) % l for video in videos):
+            lengths = [len(video) for video in videos]
+            raise ValueError(f"videos of {lengths} frames: each must be a multiple of l = {l}")
+    runs = {
+        l: functools.partial(
+            time_algorithm_1, feature_net, task_net, propagation, FixedIntervalScheduler(l),
+            videos, timer,
+        )
+        for l in intervals  # noqa: E741
+    }  # fmt: skip
+    return SpeedupTiming(time_interleaved(runs, rounds, report))

@@ -5,21 +5,36 @@ The exported graphs and the accelerated engine cover N_feat and the propagation 
 the RPN with its proposal selection and NMS, and the R-FCN head with its position-sensitive
 pooling and NMS (``DFFRCNN.task_network``), so that a detection is exactly the model's.
 :func:`val_clips` and :func:`vid_map_score` give the videos of a registered ImageNet VID split
-and the VID mAP of detections made from Algorithm 1's features (``VIDEvaluator``).
+and the VID mAP of detections made from Algorithm 1's features (``VIDEvaluator``);
+:func:`benchmark_inputs` all of it for ``compare_deploy``, from a config, a checkpoint and a
+data root.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import groupby
 
 import torch
 from detectron2.modeling.postprocessing import detector_postprocess
 from torch import nn
 
+from dff_common.deploy_benchmark import DeployInputs
 from dff_common.export import DeployParts
+from dff_detectron2.data_loader import build_dff_test_loader
+from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
+from dff_detectron2.datasets import register_imagenet_vid
+from dff_detectron2.evaluator import VIDEvaluator
+from dff_detectron2.load import get_dff_cfg, load_model
 
-__all__ = ["FeaturePart", "deploy_parts", "detect", "val_clips", "vid_map_score"]
+__all__ = [
+    "FeaturePart",
+    "benchmark_inputs",
+    "deploy_parts",
+    "detect",
+    "val_clips",
+    "vid_map_score",
+]
 
 
 class FeaturePart(nn.Module):
@@ -124,3 +139,38 @@ def vid_map_score(
         return float(evaluator.evaluate()["bbox"]["mAP"])
 
     return score
+
+
+def benchmark_inputs(
+    config: str,
+    data_root: str,
+    checkpoint: str | None = None,
+    opts: Sequence = (),
+    device: str = "cpu",
+    max_clips: int | None = None,
+) -> DeployInputs:
+    """The detector of ``config`` with ``checkpoint`` (random weights without), the videos of
+    the ``vid_val`` split of ``data_root`` and their VID mAP.
+
+    Args:
+        config (str): a DFF YAML config.
+        data_root (str): ILSVRC2015-layout root, registered as ``deploy_*``.
+        checkpoint (str, optional): trained weights.
+        opts (Sequence): ``KEY VALUE`` overrides.
+        device (str): ``MODEL.DEVICE``. Defaults to "cpu".
+        max_clips (None): only None: the VID mAP is defined on the whole split.
+
+    Returns:
+        DeployInputs: the parts, clips, VID mAP scoring and the config's l.
+    """
+    if max_clips is not None:
+        raise ValueError(f"max_clips={max_clips}: the VID mAP needs the whole split")
+    name = [n for n in register_imagenet_vid(data_root, "deploy") if n.endswith("_vid_val")][0]
+    cfg = get_dff_cfg(config, [*opts, "DATASETS.TEST", (name,), "MODEL.DEVICE", device])
+    model = load_model(cfg, checkpoint or "")
+    loader = build_dff_test_loader(cfg, name, DFFPairDatasetMapper(cfg, is_train=False))
+    clips, inputs = val_clips(model, loader)
+    score = vid_map_score(model, VIDEvaluator(name, distributed=False), inputs)
+    return DeployInputs(
+        deploy_parts(model), clips, score, cfg.MODEL.DFF.KEY_FRAME_INTERVAL, "VID mAP"
+    )

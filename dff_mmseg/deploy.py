@@ -3,16 +3,19 @@
 :func:`deploy_parts` gives N_feat, the propagation and N_task of a built ``DFFSegmentor`` for
 ``dff_common.export`` and ``dff_common.deploy_benchmark``; :func:`val_clips` and
 :func:`miou_score` give the clips of a Cityscapes-layout val split and the mIoU of Algorithm 1's
-scores on their annotated frames (mmseg's ``IoUMetric`` computation).
+scores on their annotated frames (mmseg's ``IoUMetric`` computation); :func:`benchmark_inputs`
+all of it for ``compare_deploy``, from a config, a checkpoint and a data root.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from mmengine.config import DictAction
 from mmseg.evaluation import IoUMetric
 from mmseg.models.utils import resize
 from torch import nn
@@ -24,9 +27,11 @@ from dff_common.data.cityscapes import (
     read_image,
     read_label,
 )
+from dff_common.deploy_benchmark import DeployInputs
 from dff_common.export import DeployParts
+from dff_mmseg.apis import load_model
 
-__all__ = ["deploy_parts", "miou_score", "val_clips"]
+__all__ = ["benchmark_inputs", "deploy_parts", "miou_score", "val_clips"]
 
 
 class _OneMap(nn.Module):
@@ -126,3 +131,40 @@ def miou_score(
         return 100 * float(np.nanmean(IoUMetric.total_area_to_metrics(*totals, ["mIoU"])["IoU"]))
 
     return score
+
+
+def benchmark_inputs(
+    config: str,
+    data_root: str | Path,
+    checkpoint: str | None = None,
+    opts: Sequence[str] = (),
+    device: str = "cpu",
+    max_clips: int | None = None,
+) -> DeployInputs:
+    """The segmentor of ``config`` with ``checkpoint`` (random weights without), the val
+    clips of ``data_root`` read in the channel order of its test pipeline, and their mIoU.
+
+    Args:
+        config (str): mmseg Python config of a ``DFFSegmentor``.
+        data_root (str | Path): Cityscapes-layout root (see :func:`val_clips`).
+        checkpoint (str, optional): trained weights.
+        opts (Sequence[str]): ``KEY=VALUE`` overrides, as mmseg's ``--cfg-options``.
+        device (str): where the model and the clips go. Defaults to "cpu".
+        max_clips (int, optional): the first N clips only. Defaults to all.
+
+    Returns:
+        DeployInputs: the parts, clips, mIoU scoring and the model's l.
+    """
+    cfg_options = None
+    if opts:
+        parser = argparse.ArgumentParser(prog="opts")
+        parser.add_argument("opts", nargs="+", action=DictAction)
+        cfg_options = parser.parse_args(list(opts)).opts
+    model = load_model(config, checkpoint, device=device, cfg_options=cfg_options)
+    loads = [t for t in model.cfg.test_dataloader.dataset.pipeline if t.type == "LoadVideoFrames"]
+    channel_order = loads[0].get("channel_order", "bgr") if loads else "bgr"
+    clips, labels = val_clips(model, data_root, channel_order=channel_order)
+    clips, labels = clips[:max_clips], labels[:max_clips]
+    head = model.decode_head
+    score = miou_score(labels, head.num_classes, head.ignore_index, head.align_corners)
+    return DeployInputs(deploy_parts(model), clips, score, model.interval, "mIoU")

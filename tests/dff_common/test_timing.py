@@ -1,5 +1,6 @@
 """dff_common.timing: the one clock (median, CUDA synchronisation, CPU time), the parts of
-Eq. 5 timed alone and inside Algorithm 1, and interleaved rounds, on a scripted clock."""
+Eq. 5 timed alone and inside Algorithm 1, interleaved rounds, and the speedup over l = 1
+against Eq. 7, on a scripted clock."""
 
 import pytest
 import torch
@@ -7,7 +8,13 @@ import torch
 from dff_common import timing
 from dff_common.complexity import PartCosts, cost_ratio
 from dff_common.scheduler import FixedIntervalScheduler
-from dff_common.timing import Algorithm1Timing, Timer, time_algorithm_1, time_parts
+from dff_common.timing import (
+    Algorithm1Timing,
+    Timer,
+    time_algorithm_1,
+    time_parts,
+    time_speedup,
+)
 
 
 class ScriptedClock:
@@ -147,3 +154,31 @@ def test_interleaved_rounds_keep_the_median_run():
     seconds = {"a": iter([3.0, 1.0])}
     two = timing.time_interleaved({"a": lambda: run("a")}, rounds=2)
     assert two["a"].seconds == 1.0  # the faster of two
+
+
+def test_speedup_over_l_1_is_eq_7_when_the_parts_are_all_the_time(clock):
+    feature_net, task_net, propagation = fake_networks(clock)
+    rounds = []
+    kept = time_speedup(
+        feature_net, task_net, propagation, [torch.zeros(10, 3, 8, 12)], Timer(), [10, 5],
+        rounds=2, report=lambda round_, interval, timing: rounds.append((round_, interval)),
+    )  # fmt: skip
+    assert rounds == [(1, 1), (1, 5), (1, 10), (2, 1), (2, 5), (2, 10)]  # l = 1 added, first
+    # T(1) = 10 x (100 + 1) ms; T(5) = 2 x 100 + 8 x (20 + 5) + 10 x 1; T(10) = 100 + 9 x 25 + 10
+    seconds = {interval: timing.seconds for interval, timing in kept.timings.items()}
+    assert seconds == pytest.approx({1: 1.010, 5: 0.410, 10: 0.335})
+    assert kept.r == pytest.approx((20 + 5 + 1) / (100 + 1))
+    assert kept.measured(5) == pytest.approx(1.010 / 0.410)
+    for l in (1, 5, 10):  # noqa: E741 (the paper's symbol)
+        assert kept.measured(l) == pytest.approx(l / (1 + (l - 1) * 26 / 101))
+        assert kept.predicted(l) == pytest.approx(kept.measured(l))
+
+
+def test_speedup_needs_whole_key_frame_intervals(clock):
+    feature_net, task_net, propagation = fake_networks(clock)
+    with pytest.raises(
+        ValueError, match=r"videos of \[8\] frames: each must be a multiple of l = 5"
+    ):
+        time_speedup(
+            feature_net, task_net, propagation, [torch.zeros(8, 3, 8, 12)], Timer(), [2, 5]
+        )
