@@ -204,9 +204,11 @@ def time_algorithm_1(
     videos: Sequence[torch.Tensor],
     timer: Timer,
     warmup: int = 1,
+    streams: int = 1,
 ) -> Algorithm1Timing:
-    """Algorithm 1 through :class:`DFFInferenceEngine` over whole videos, one frame per step,
-    each part timed where it runs.
+    """Algorithm 1 through :class:`DFFInferenceEngine` over whole videos, each part timed where
+    it runs: ``streams`` videos at a time, one frame of each per step (a batch of concurrent
+    videos, each with its own key frame cache).
 
     Args:
         feature_net, task_net, propagation, scheduler: as :class:`DFFInferenceEngine`;
@@ -217,10 +219,19 @@ def time_algorithm_1(
             video, on the networks' device.
         timer (Timer): the clock.
         warmup (int): untimed runs of ``feature_net`` on the first frame first. Defaults to 1.
+        streams (int): videos stepped together; ``len(videos)`` must be a multiple of it and
+            the videos of one batch of the same length. Defaults to 1.
 
     Returns:
         Algorithm1Timing: frames, key frames, total and per-part seconds.
     """
+    if streams < 1 or len(videos) % streams:
+        raise ValueError(f"streams = {streams}: must be >= 1 and divide the {len(videos)} videos")
+    batches = [range(first, first + streams) for first in range(0, len(videos), streams)]
+    for batch in batches:
+        lengths = {len(videos[video]) for video in batch}
+        if len(lengths) > 1:
+            raise ValueError(f"videos {list(batch)} of one batch differ in length: {lengths}")
     seconds = dict.fromkeys(PARTS, 0.0)
 
     def timed(part: str, fn: Callable) -> Callable:
@@ -244,11 +255,13 @@ def time_algorithm_1(
             feature_net(videos[0][:1])
     frames = key_frames = 0
     start = timer.now()
-    for video, clip in enumerate(videos):
-        for index, frame in enumerate(clip.split(1)):
-            key_frames += engine.step(frame, [video], [index]).is_key[0]
-            frames += 1
-        engine.end_video(video)
+    for batch in batches:
+        for index in range(len(videos[batch[0]])):
+            frame = torch.stack([videos[video][index] for video in batch])
+            key_frames += sum(engine.step(frame, list(batch), [index] * streams).is_key)
+            frames += streams
+        for video in batch:
+            engine.end_video(video)
     return Algorithm1Timing(frames, key_frames, timer.now() - start, seconds)
 
 

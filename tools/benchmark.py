@@ -13,7 +13,9 @@ Six parts, each a function (no flag, no ``--config`` and no ``--deploy``: the fi
   multiply-adds (``dff_common.complexity``).
 - ``--engine``: ``DFFInferenceEngine`` with ``FixedIntervalScheduler(l)`` over a synthetic clip
   (``dff_common.timing.time_speedup``): measured speedup T(l=1) / T(l) next to Eq. (7) with
-  r from the parts timed alone and with r from the parts timed inside Algorithm 1.
+  r from the parts timed alone and with r from the parts timed inside Algorithm 1; then the
+  throughput (frames/s) of N concurrent videos stepped as one batch, N in ``--streams``
+  (default 1, 4, 8), at the largest l.
 - ``--config CONFIG ...``: the same for any wrapped model (mmseg ``.py``, detectron2 ``.yaml``),
   random weights (:func:`load_wrapped`): one row per model, the parts timed inside Algorithm 1
   and their multiply-adds, r of Eq. (5) from both, the limit 1/r of Eq. (7), and the measured
@@ -71,7 +73,13 @@ from dff_common.feature_net import DilatedResNetFeatureNet
 from dff_common.flow_nets import FLOW_NETS, build_flow_net
 from dff_common.propagation import FeaturePropagation
 from dff_common.scheduler import FixedIntervalScheduler
-from dff_common.timing import Timer, time_parts, time_speedup
+from dff_common.timing import (
+    Timer,
+    time_algorithm_1,
+    time_interleaved,
+    time_parts,
+    time_speedup,
+)
 
 PARTS = ("table2", "warp", "latency", "engine")
 
@@ -110,6 +118,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--engine-rounds", type=int, help="runs of each Algorithm 1 setting (median kept)"
     )
+    parser.add_argument(
+        "--streams", type=int, nargs="+", default=(1, 4, 8),
+        help="engine part: concurrent videos stepped as one batch (throughput table)",
+    )  # fmt: skip
     parser.add_argument("--engine-depth", type=int, help="ResNet depth for the engine part")
     parser.add_argument("--engine-flow-net", choices=list(FLOW_NETS), help="engine's flow net")
     parser.add_argument(
@@ -173,6 +185,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--frames {args.frames} must be a multiple of every interval (Eq. 7)")
     if args.engine_rounds < 1 or (args.max_clips is not None and args.max_clips < 1):
         parser.error("--engine-rounds and --max-clips must be >= 1")
+    if min(args.streams) < 1:
+        parser.error(f"--streams {args.streams}: each must be >= 1")
     for option, path in [("--config", c) for c in args.config] + [("--deploy", args.deploy)]:
         if path is not None and Path(path).suffix not in CONFIG_SUFFIXES:
             parser.error(f"{option} {path}: cannot tell the framework, expected .yaml or .py")
@@ -349,6 +363,34 @@ def run_engine(args: argparse.Namespace):
         + (f"r = {r_inside:.4f} from the parts timed inside Algorithm 1" if r_inside else ""),
         ["l", "total s", "fps", "speedup", "Eq. (7)", "diff", "Eq. (7), r inside"],
         rows,
+    )
+    run_streams(args, feature_net, task_net, propagation, clip)
+
+
+def run_streams(args: argparse.Namespace, feature_net, task_net, propagation, clip) -> None:
+    """Throughput of Algorithm 1 with N concurrent videos stepped as one batch (the engine
+    keeps a key frame cache per video), at the largest l of ``--intervals``. The N videos are
+    the clip panned by different offsets and start together, so their key frames coincide."""
+    interval = max(args.intervals)
+    scheduler = FixedIntervalScheduler(interval)
+    runs = {
+        n: functools.partial(
+            time_algorithm_1, feature_net, task_net, propagation, scheduler,
+            [clip.roll(8 * video, dims=-1) for video in range(n)], args.timer, streams=n,
+        )
+        for n in sorted(set(args.streams))
+    }  # fmt: skip
+
+    def report(round_: int, n: int, timing) -> None:
+        progress(f"streams: round {round_}: {n} videos: {timing.seconds:.2f} s")
+
+    kept = time_interleaved(runs, args.engine_rounds, report)
+    single = kept[min(kept)].fps / min(kept)
+    print_table(
+        f"Throughput: N concurrent videos of {args.frames} frames stepped together, l = "
+        f"{interval}, {args.timer.describe()}, median runs of {args.engine_rounds} rounds",
+        ["videos", "frames", "total s", "fps", "fps per video", "x one video"],
+        [(n, t.frames, t.seconds, t.fps, t.fps / n, t.fps / single) for n, t in kept.items()],
     )
 
 

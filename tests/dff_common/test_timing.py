@@ -118,6 +118,38 @@ def test_algorithm_1_sums_each_part_where_it_runs(clock):
     )
 
 
+def test_concurrent_streams_step_their_frames_as_one_batch(clock):
+    feature_net, task_net, propagation = fake_networks(clock)
+    batch_sizes = []
+    counting = feature_net
+
+    def feature_net(images):
+        batch_sizes.append(len(images))
+        return counting(images)
+
+    videos = [torch.full((5, 3, 8, 12), float(v)) for v in range(4)]
+    run = time_algorithm_1(
+        feature_net, task_net, propagation, FixedIntervalScheduler(2), videos, Timer(), streams=2
+    )
+    # two batches of 2 videos; each batch: key steps 0, 2, 4 (one N_feat call for both videos)
+    assert (run.frames, run.key_frames) == (20, 12)
+    assert batch_sizes == [1] + [2] * 6  # the warm-up on one frame, then 3 key steps per batch
+    seconds = {"N_feat": 6 * 0.1, "F+S": 4 * 0.02, "W": 4 * 0.005, "N_task": 10 * 0.001}
+    assert run.part_seconds == pytest.approx(seconds)
+    assert run.fps == pytest.approx(20 / 0.71)  # twice the frames of one stream, same time
+
+
+def test_streams_must_divide_the_videos_into_batches_of_one_length(clock):
+    networks = fake_networks(clock)
+    scheduler = FixedIntervalScheduler(2)
+    videos = [torch.zeros(4, 3, 8, 12)] * 3
+    with pytest.raises(ValueError, match="streams = 2: must be >= 1 and divide the 3 videos"):
+        time_algorithm_1(*networks[:2], networks[2], scheduler, videos, Timer(), streams=2)
+    uneven = [torch.zeros(4, 3, 8, 12), torch.zeros(6, 3, 8, 12)]
+    with pytest.raises(ValueError, match=r"videos \[0, 1\] of one batch differ in length"):
+        time_algorithm_1(*networks[:2], networks[2], scheduler, uneven, Timer(), streams=2)
+
+
 def test_a_per_frame_model_needs_no_propagation(clock):
     feature_net, task_net, _ = fake_networks(clock)
     run = time_algorithm_1(

@@ -61,7 +61,7 @@ def test_tiny_latency_and_engine_run(capsys):
             "--latency", "--engine", "--device", "cpu", "--threads", "1", "--repeats", "1",
             "--warmup", "0", "--size", "32", "48", "--depths", "50", "--flow-nets",
             "flownet_half", "--frames", "4", "--intervals", "1", "2", "--engine-rounds", "1",
-            "--engine-depth", "50", "--engine-flow-net", "flownet_half",
+            "--engine-depth", "50", "--engine-flow-net", "flownet_half", "--streams", "2", "1",
         ]
     )  # fmt: skip
     out = capsys.readouterr().out
@@ -70,6 +70,11 @@ def test_tiny_latency_and_engine_run(capsys):
     engine = out[out.index("Engine (Algorithm 1)") :].splitlines()
     assert "r inside" in engine[2] and [line.split()[0] for line in engine[3:5]] == ["1", "2"]
     assert engine[3].split()[3:6] == ["1", "1", "+0.0%"]  # l = 1 is the reference
+    streams = out[out.index("Throughput: N concurrent videos") :].splitlines()
+    assert "l = 2" in streams[0] and streams[1].split()[0] == "videos"
+    one, two = (line.split() for line in streams[2:4])
+    assert (one[:2], two[:2]) == (["1", "4"], ["2", "8"])  # videos, frames
+    assert one[-1] == "1" and float(two[3]) == pytest.approx(2 * float(two[4]), rel=1e-3)
 
 
 def test_wrapped_options(capsys):
@@ -173,6 +178,7 @@ def test_deploy_detection_rows(tmp_path, capsys):
         (["--deploy", str(DET_CONFIG), "--data", "d", "--max-clips", "2"], "segmentation only"),
         (["--deploy", str(SEG_CONFIG), "--data", "d", "--engine-rounds", "0"], "must be >= 1"),
         (["--deploy", str(SEG_CONFIG)], "--deploy needs --data"),
+        (["--engine", "--streams", "1", "0"], "--streams [1, 0]: each must be >= 1"),
     ],
 )
 def test_bad_deploy_arguments(argv, message, capsys):
