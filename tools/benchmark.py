@@ -15,7 +15,7 @@ Six parts, each a function (no flag, no ``--config`` and no ``--deploy``: the fi
   (``dff_common.timing.time_speedup``): measured speedup T(l=1) / T(l) next to Eq. (7) with
   r from the parts timed alone and with r from the parts timed inside Algorithm 1; then the
   throughput (frames/s) of N concurrent videos stepped as one batch, N in ``--streams``
-  (default 1, 4, 8), at the largest l.
+  (default 1, 4, 8; one video always, the reference), at the largest l.
 - ``--config CONFIG ...``: the same for any wrapped model (mmseg ``.py``, detectron2 ``.yaml``),
   random weights (:func:`load_wrapped`): one row per model, the parts timed inside Algorithm 1
   and their multiply-adds, r of Eq. (5) from both, the limit 1/r of Eq. (7), and the measured
