@@ -31,6 +31,7 @@ _DIS_PRESETS = {
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
+_TO_GREY = {"RGB": cv2.COLOR_RGB2GRAY, "BGR": cv2.COLOR_BGR2GRAY}
 
 
 def _grid_size(height: int, width: int, stride: int) -> tuple[int, int]:
@@ -69,8 +70,12 @@ class DISFlow(nn.Module):
         preset (str): "ultrafast", "fast" or "medium" (DIS quality presets). Defaults to
             "medium".
         stride (int): output grid stride relative to the input. Defaults to 8.
-        mean (Sequence[float]): RGB mean subtracted from the frames. Defaults to ImageNet's.
+        mean (Sequence[float]): per-channel mean subtracted from the frames, in their channel
+            order. Defaults to ImageNet's RGB mean.
         input_std (float): divisor of the frames. Defaults to 255.
+        channel_order (str): "RGB", or "BGR" for a model fed BGR frames (a detectron2 model-zoo
+            detector, ``INPUT.FORMAT``): the grey image weighs the channels by their colour.
+            Defaults to "RGB".
     """
 
     def __init__(
@@ -79,10 +84,16 @@ class DISFlow(nn.Module):
         stride: int = 8,
         mean: Sequence[float] = IMAGENET_MEAN,
         input_std: float = 255.0,
+        channel_order: str = "RGB",
     ):
         super().__init__()
         if preset not in _DIS_PRESETS:
             raise ValueError(f"unknown DIS preset {preset!r}; use one of {sorted(_DIS_PRESETS)}")
+        if channel_order not in _TO_GREY:
+            raise ValueError(
+                f"DISFlow: channel_order must be 'RGB' or 'BGR', got {channel_order!r}"
+            )
+        self.channel_order = channel_order
         self.preset = preset
         self.stride = stride
         self.input_std = float(input_std)
@@ -91,16 +102,17 @@ class DISFlow(nn.Module):
         )
 
     def _grey(self, frames: torch.Tensor) -> np.ndarray:
-        rgb = frames.detach().float() * self.input_std + self.mean.to(frames.device)
-        rgb = rgb.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        return np.stack([cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in rgb])
+        colour = frames.detach().float() * self.input_std + self.mean.to(frames.device)
+        colour = colour.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        code = _TO_GREY[self.channel_order]
+        return np.stack([cv2.cvtColor(image, code) for image in colour])
 
     @torch.no_grad()
     def forward(self, key: torch.Tensor, cur: torch.Tensor) -> tuple[torch.Tensor, None]:
         """Flow ``M_{i->k}`` on the stride-``stride`` grid, in its pixels; no scale field.
 
         Args:
-            key (Tensor): ``(N, 3, h, w)`` key frames, ``(RGB - mean) / input_std``.
+            key (Tensor): ``(N, 3, h, w)`` key frames, ``(colour - mean) / input_std``.
             cur (Tensor): ``(N, 3, h, w)`` current frames, same normalisation.
 
         Returns:
@@ -113,7 +125,7 @@ class DISFlow(nn.Module):
         return flow, None
 
     def extra_repr(self) -> str:
-        return f"preset={self.preset!r}, stride={self.stride}"
+        return f"preset={self.preset!r}, stride={self.stride}, channel_order={self.channel_order}"
 
 
 CLASSICAL_FLOWS = {"dis": DISFlow, "zero": ZeroFlow}

@@ -1,10 +1,11 @@
 """ImageNet VID evaluation as a detectron2 ``DatasetEvaluator`` (paper Sec. 5.1, 5.2).
 
 Reports, in percent: the official VID mAP (per-object IoU threshold for small objects) with
-per-class AP, the mAP by object speed (slow / medium / fast motion IoU, FGFA) and COCO-style
-AP50 (pycocotools). On a split without annotations (test) it only writes the ILSVRC VID
-submission file. See :mod:`dff_detectron2.vid_eval` for the definitions.
-"""
+per-class AP, the mAP by object speed (slow / medium / fast motion IoU, FGFA), COCO-style
+AP50 (pycocotools) and, for Algorithm 1 (outputs with ``key_frame_idx``), the mAP of the frames
+at each key distance d = i - k (``mAP_d<d>``: where propagation loses accuracy). On a split
+without annotations (test) it only writes the ILSVRC VID submission file. See
+:mod:`dff_detectron2.vid_eval` for the definitions."""
 
 import itertools
 import logging
@@ -61,15 +62,16 @@ class VIDEvaluator(DatasetEvaluator):
     def process(self, inputs, outputs):
         for inp, out in zip(inputs, outputs):
             instances = out["instances"].to("cpu")
-            self._predictions.append(
-                {
-                    "image_id": inp["image_id"],
-                    "global_index": inp.get("global_index", -1),
-                    "det_boxes": instances.pred_boxes.tensor.numpy().astype(np.float64),
-                    "det_scores": instances.scores.numpy().astype(np.float64),
-                    "det_classes": instances.pred_classes.numpy(),
-                }
-            )
+            prediction = {
+                "image_id": inp["image_id"],
+                "global_index": inp.get("global_index", -1),
+                "det_boxes": instances.pred_boxes.tensor.numpy().astype(np.float64),
+                "det_scores": instances.scores.numpy().astype(np.float64),
+                "det_classes": instances.pred_classes.numpy(),
+            }
+            if "key_frame_idx" in out and "frame_idx" in inp:
+                prediction["key_distance"] = int(inp["frame_idx"]) - int(out["key_frame_idx"])
+            self._predictions.append(prediction)
 
     def evaluate(self):
         predictions = self._predictions
@@ -121,7 +123,8 @@ class VIDEvaluator(DatasetEvaluator):
 
         Returns:
             dict[str, float]: ``mAP``, ``AP-<class>``, ``mAP_slow``/``medium``/``fast``,
-            ``AP50_coco``.
+            ``AP50_coco``; ``mAP_d<d>`` over the frames at key distance d, for predictions
+            with a ``key_distance``.
         """
         by_id = {p["image_id"]: p for p in predictions}
         missing = len(records) - sum(r["image_id"] in by_id for r in records)
@@ -154,6 +157,13 @@ class VIDEvaluator(DatasetEvaluator):
                 100 * float(np.mean(speed_aps[finite])) if finite.any() else float("nan")
             )
         results["AP50_coco"] = 100 * coco_ap50(frames, num_classes)
+        for distance in sorted({f["key_distance"] for f in frames if "key_distance" in f}):
+            aps = vid_average_precision(
+                [f for f in frames if f.get("key_distance") == distance], num_classes
+            )
+            results[f"mAP_d{distance}"] = (
+                100 * float(np.nanmean(aps)) if np.isfinite(aps).any() else float("nan")
+            )
         logger.info(
             "ImageNet VID %s: mAP %.2f (slow %.2f, medium %.2f, fast %.2f), COCO AP50 %.2f",
             self.dataset_name,

@@ -23,8 +23,9 @@ DFF_FLOW_FUNCTION_REGISTRY = Registry("DFF_FLOW_FUNCTION")
 DFF_FLOW_FUNCTION_REGISTRY.__doc__ = """
 Flow functions F of DFF. A registered class is called with the arguments it takes among
 ``feat_channels`` (channels of its scale field), ``norm``, ``flow_factor``, ``mean``,
-``input_std`` and ``preset`` (from ``MODEL.DFF.FLOW`` and ``MODEL.PIXEL_MEAN``); its module maps
-``(key, cur)`` frames ``(N, 3, h, w)``, normalised ``(RGB - mean) / INPUT_STD``, to
+``input_std``, ``preset`` and ``channel_order`` (from ``MODEL.DFF.FLOW``, ``MODEL.PIXEL_MEAN`` and
+``INPUT.FORMAT``); its module maps ``(key, cur)`` frames ``(N, 3, h, w)``, normalised
+``(colour - mean) / INPUT_STD`` in the channel order of ``INPUT.FORMAT``, to
 ``(flow (N, 2, h', w') in pixels of its grid, scale (N, C, h', w') or None)``.
 """
 for _cls in FLOW_FUNCTIONS.values():
@@ -43,6 +44,11 @@ def build_flow_function(cfg, feat_channels: int):
     """
     flow = cfg.MODEL.DFF.FLOW
     cls = DFF_FLOW_FUNCTION_REGISTRY.get(flow.NAME)
+    takes = accepted_arguments(cls, {"channel_order": None})
+    if takes and cfg.INPUT.FORMAT not in ("RGB", "BGR"):
+        raise ValueError(
+            f"INPUT.FORMAT must be 'RGB' or 'BGR' for {flow.NAME}, got {cfg.INPUT.FORMAT!r}"
+        )
     offered = dict(
         feat_channels=feat_channels,
         norm=flow.NORM or None,
@@ -50,6 +56,7 @@ def build_flow_function(cfg, feat_channels: int):
         mean=tuple(cfg.MODEL.PIXEL_MEAN),
         input_std=flow.INPUT_STD,
         preset=flow.DIS_PRESET,
+        channel_order=cfg.INPUT.FORMAT,
     )
     # statistics of a BN flow net stay those of its pre-training (mini-batches of 1-2 pairs)
     return freeze_batchnorm(cls(**accepted_arguments(cls, offered)))

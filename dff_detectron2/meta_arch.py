@@ -192,7 +192,13 @@ class DFFRCNN(GeneralizedRCNN):
         return self.task_network(f_cur, images, gt_instances)[1]
 
     def inference(self, batched_inputs: list[dict], do_postprocess: bool = True):
-        """Detections for a batch: pairs, Algorithm 1 on videos, or per frame (module doc)."""
+        """Detections for a batch: pairs, Algorithm 1 on videos, or per frame (module doc).
+
+        Returns:
+            list[dict]: ``instances`` per input (or, without ``do_postprocess``, the
+            ``Instances``); on videos also ``key_frame_idx``, the key frame k whose features
+            were propagated to the frame (its own index on a key frame).
+        """
         assert not self.training
         video = (
             self.test_mode == "video"
@@ -201,13 +207,17 @@ class DFFRCNN(GeneralizedRCNN):
             and "video_id" in batched_inputs[0]
         )
         if video:
-            instances, images = self.video_inference(batched_inputs)
+            instances, images, key_indices = self.video_inference(batched_inputs)
         else:
             f_cur, images = self.pair_features(batched_inputs)
             instances = self.task_network(f_cur, images)[0]
         if not do_postprocess:
             return instances
-        return GeneralizedRCNN._postprocess(instances, batched_inputs, images.image_sizes)
+        results = GeneralizedRCNN._postprocess(instances, batched_inputs, images.image_sizes)
+        if video:
+            for result, key_index in zip(results, key_indices):
+                result["key_frame_idx"] = key_index
+        return results
 
     def video_inference(self, batched_inputs: list[dict]):
         """Algorithm 1 on frames of one or more videos, arriving in order per video.
@@ -217,8 +227,8 @@ class DFFRCNN(GeneralizedRCNN):
         cache of a video is freed after its last frame.
 
         Returns:
-            tuple: ``(instances, images)``, detections in the (resized) input frame's
-            coordinates and the frames as an ``ImageList``.
+            tuple: ``(instances, images, key_indices)``, detections in the (resized) input
+            frame's coordinates, the frames as an ``ImageList`` and the key frame index of each.
         """
         if self._engine is None:
             self._engine = DFFInferenceEngine(
@@ -233,7 +243,7 @@ class DFFRCNN(GeneralizedRCNN):
         for x in batched_inputs:  # free the cache after the last frame of a video
             if "num_frames" in x and x["frame_idx"] >= x["num_frames"] - 1:
                 self._engine.end_video(x["video_id"])
-        return self.task_network(out.results, images)[0], images
+        return self.task_network(out.results, images)[0], images, out.key_indices
 
     def reset_videos(self) -> None:
         """Forget every cached key frame (e.g. before evaluating a dataset)."""

@@ -140,12 +140,15 @@ def test_video_inference_is_algorithm_1_with_per_video_reset(model):
     model.reset_videos()
     frames = _frames(3)
     with torch.no_grad():
-        video = [
-            model([{"image": f, "video_id": "a", "frame_idx": i}])[0]["instances"]
-            for i, f in enumerate(frames)
+        outputs = [
+            model([{"image": f, "video_id": "a", "frame_idx": i}])[0] for i, f in enumerate(frames)
         ]
+        video = [out["instances"] for out in outputs]
+        assert [out["key_frame_idx"] for out in outputs] == [0, 0, 2]  # l = 2
         assert model._engine.video_ids == ("a",)
-        per_frame = [model([{"image": f}])[0]["instances"] for f in frames]
+        per_frame = [model([{"image": f}])[0] for f in frames]
+        assert "key_frame_idx" not in per_frame[0]  # no key frame on a single image
+        per_frame = [out["instances"] for out in per_frame]
         pair = model([{"image": frames[1], "key_image": frames[0], "key_offset": -1}])
         restart = model([{"image": frames[1], "video_id": "b", "frame_idx": 0}])
         model([{"image": frames[0], "video_id": "c", "frame_idx": 0, "num_frames": 1}])
@@ -223,3 +226,28 @@ def test_dis_flow_measures_a_translation():
     assert scale is None and flow.shape == (1, 2, 8, 8)
     assert flow[0, 0, 2:6, 2:6].median().item() == pytest.approx(1.0, abs=0.1)
     assert flow[0, 1, 2:6, 2:6].abs().median().item() < 0.1
+
+
+def test_dis_flow_of_a_bgr_model_sees_the_colours_of_an_rgb_one(tiny_cfg):
+    """DIS runs on grey images: a BGR detector (``INPUT.FORMAT``, the model zoo's) gets the
+    grey of the same colours as an RGB one, so the same flow; with the channels read as RGB it
+    would weigh blue as red and the flow would differ."""
+    rng = np.random.default_rng(1)
+    colours = rng.random((64, 96, 3)).astype(np.float32) * [1.0, 0.2, 0.6]  # unequal channels
+    texture = cv2.GaussianBlur(colours, (0, 0), 1.5) * 255
+    rgb_key = torch.tensor(texture[:64, :64].transpose(2, 0, 1))[None]
+    rgb_cur = torch.tensor(texture[3 : 67 - 3, 5:69].transpose(2, 0, 1))[None]
+    rgb_cur = torch.nn.functional.pad(rgb_cur, (0, 0, 0, 64 - rgb_cur.shape[2]))
+    flows = {}
+    for fmt, order in (("RGB", [0, 1, 2]), ("BGR", [2, 1, 0])):
+        cfg = tiny_cfg("MODEL.DFF.FLOW.NAME", "DISFlow", "INPUT.FORMAT", fmt)
+        dis = build_model(cfg).propagation.flow_net
+        assert dis.channel_order == fmt
+        mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1)
+        key, cur = ((x[:, order] - mean) / 255.0 for x in (rgb_key, rgb_cur))
+        flows[fmt] = dis(key, cur)[0]
+    assert torch.equal(flows["RGB"], flows["BGR"])
+    misread = DISFlow("medium", mean=tuple(cfg.MODEL.PIXEL_MEAN), input_std=255.0)
+    assert not torch.equal(misread(key, cur)[0], flows["RGB"])  # BGR frames read as RGB
+    with pytest.raises(ValueError, match="INPUT.FORMAT must be 'RGB' or 'BGR' for DISFlow"):
+        build_model(tiny_cfg("MODEL.DFF.FLOW.NAME", "DISFlow", "INPUT.FORMAT", "L"))

@@ -409,9 +409,10 @@ def test_synthetic_zoo_run_starts_from_frame_with_the_flow_colours_reversed(tmp_
     """``table4 --config`` with the synthetic zoo FPN: the run's config is the zoo detector's,
     and ``start_from`` merges the RGB-trained flow pre-training into the BGR model reversed."""
     base = f"{CONFIGS}/Synthetic_DFF_FasterRCNN_R50_FPN.yaml"
-    narrow = (
-        "MODEL.RESNETS.WIDTH_PER_GROUP", 16, "MODEL.RESNETS.RES2_OUT_CHANNELS", 64,
-        "MODEL.FPN.OUT_CHANNELS", 32, "MODEL.ROI_BOX_HEAD.FC_DIM", 64,
+    narrow = (  # GroupNorm's 32 groups need multiples of 32 channels
+        "MODEL.RESNETS.WIDTH_PER_GROUP", 32, "MODEL.RESNETS.RES2_OUT_CHANNELS", 128,
+        "MODEL.FPN.OUT_CHANNELS", 32, "MODEL.ROI_BOX_HEAD.CONV_DIM", 32,
+        "MODEL.ROI_BOX_HEAD.FC_DIM", 64,
     )  # fmt: skip
     frame_cfg = synthetic_cfg(
         str(tmp_path / "frame"), 10, opts=("MODEL.DFF.MODE", "frame", *narrow), base=base
@@ -419,9 +420,17 @@ def test_synthetic_zoo_run_starts_from_frame_with_the_flow_colours_reversed(tmp_
     zoo = _zoo_cfg("FPN")
     assert frame_cfg.MODEL.BACKBONE.NAME == zoo.MODEL.BACKBONE.NAME
     assert frame_cfg.MODEL.ROI_HEADS.NAME == zoo.MODEL.ROI_HEADS.NAME
+    # the zoo's from-scratch variant: GroupNorm in the ResNet, the FPN and the 4conv1fc box head
+    scratch = get_cfg()
+    add_dff_config(scratch)
+    scratch.merge_from_file(model_zoo.get_config_file("Misc/scratch_mask_rcnn_R_50_FPN_3x_gn.yaml"))
+    for key in ("RESNETS.NORM", "FPN.NORM", "ROI_BOX_HEAD.NUM_CONV", "ROI_BOX_HEAD.NORM"):
+        group, name = key.split(".")
+        assert frame_cfg.MODEL[group][name] == scratch.MODEL[group][name] != zoo.MODEL[group][name]
+    assert not frame_cfg.MODEL.MASK_ON
     assert frame_cfg.INPUT.FORMAT == "BGR" and frame_cfg.DATASETS.TEST == (f"{PREFIX}_vid_val",)
     opts = schedule_opts(150, finetune=True, base=base)
-    assert opts[opts.index("SOLVER.BASE_LR") + 1] == pytest.approx(0.001)  # its 0.01 / 10
+    assert opts[opts.index("SOLVER.BASE_LR") + 1] == pytest.approx(0.002)  # its 0.02 / 10
     frame = build_model(frame_cfg)
     (tmp_path / "frame").mkdir()
     DetectionCheckpointer(frame, save_dir=str(tmp_path / "frame")).save("model_final")

@@ -163,8 +163,41 @@ def test_vid_evaluator_end_to_end(tiny_set, tmp_path):
     # each object is alone in its video: motion IoU 0, all fast
     assert results["mAP_fast"] == pytest.approx(results["mAP"])
     assert np.isnan(results["mAP_slow"]) and np.isnan(results["mAP_medium"])
+    assert not any(key.startswith("mAP_d") for key in results)  # per-frame outputs: no key
     lines = (tmp_path / "tiny_eval_submission.txt").read_text().splitlines()
     assert len(lines) == 6 and lines[0].startswith("1 1 0.900000 0.00 0.00 99.00 99.00")
+
+
+def test_map_by_key_distance_splits_the_frames_of_algorithm_1(tiny_set):
+    """Outputs with ``key_frame_idx`` (Algorithm 1) give the mAP of the frames at each key
+    distance: frame 0 is key frame a (AP 1 by hand), frame 1 = b propagated from it (AP 1/2)."""
+    records, inputs, outputs = [], [], []
+    for i, frame in enumerate(tiny_set):
+        anns = [
+            {"bbox": b.tolist(), "category_id": int(c), "track_id": t}
+            for t, (b, c) in enumerate(zip(frame["gt_boxes"], frame["gt_classes"]))
+        ]
+        record = {"image_id": f"v/{i}", "video_id": "v", "frame_idx": i}
+        records.append({**record, "annotations": anns})
+        inputs.append(record)
+        dets = zip(frame["det_scores"], frame["det_classes"], frame["det_boxes"].tolist())
+        outputs.append({**_instances(list(dets)), "key_frame_idx": 0})
+    DatasetCatalog.register("tiny_eval_d", lambda: records)
+    MetadataCatalog.get("tiny_eval_d").set(thing_classes=["a", "b"])
+    try:
+        evaluator = VIDEvaluator("tiny_eval_d", distributed=False)
+        evaluator.reset()
+        evaluator.process(inputs, outputs)
+        results = evaluator.evaluate()["bbox"]
+    finally:
+        DatasetCatalog.remove("tiny_eval_d")
+        MetadataCatalog.remove("tiny_eval_d")
+    assert results["mAP_d0"] == pytest.approx(100.0)
+    assert results["mAP_d1"] == pytest.approx(50.0)
+    assert results["mAP_d0"] == pytest.approx(
+        100 * np.nanmean(vid_average_precision([tiny_set[0]], 2))
+    )
+    assert not any(key.startswith("mAP_d") and key not in ("mAP_d0", "mAP_d1") for key in results)
 
 
 def _instances(dets, size=(32, 48)):
