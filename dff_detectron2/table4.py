@@ -2,13 +2,15 @@
 
 Trains on the synthetic ImageNet-VID-layout set (``make_synthetic_vid``; written first if
 missing) with ``configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml`` (or ``--config``, e.g. a
-wrapped model-zoo detector) and prints the VID mAP
-(official protocol), COCO AP50 and frames per second of
+wrapped model-zoo detector) and prints the VID mAP (official protocol), COCO AP50 and frames
+per second of the rows below, then the mAP by key distance of those run by Algorithm 1:
 
 - Frame: the per-frame network N (Fig. 2a) on every frame;
 - DFF: N_feat on key frames every l = 10 frames, features propagated by the flow network
   (pre-trained on the synthetic Flying-Chairs-layout set, then trained end to end, Fig. 2b);
 - DFF N (l=1): the DFF model's N on every frame, the control for its longer training of N;
+- DFF N copy: the DFF model's N with the key frame's features reused unchanged (zero flow),
+  the control for its trained flow;
 - Copy: the Frame network with the key frame's features reused unchanged (zero flow);
 - SFF: the Frame network with OpenCV DIS flow (hand-crafted, not trained; Table 3).
 
@@ -130,6 +132,9 @@ def main(argv=None) -> dict:
     # the DFF model's N on every frame: what propagation costs DFF (DFF trains N longer)
     per_frame = cfg("dff-per-frame", "MODEL.DFF.TEST.MODE", "frame")
     rows["DFF N (l=1)"] = (per_frame, load_model(per_frame, dff_final))
+    # ... and with zero flow: whether its trained flow beats reusing the key frame's features
+    dff_copy = cfg("dff-copy", "MODEL.DFF.FLOW.NAME", "ZeroFlow")
+    rows[f"DFF N copy (l={args.interval})"] = (dff_copy, load_model(dff_copy, dff_final))
     for flow, label in (("ZeroFlow", "Copy"), ("DISFlow", "SFF-DIS")):  # Frame's N, untrained F
         untrained = cfg(label.lower(), "MODEL.DFF.FLOW.NAME", flow)
         rows[f"{label} (l={args.interval})"] = (untrained, load_model(untrained, frame_final))
