@@ -142,11 +142,11 @@ def main(argv=None) -> dict:
     lines = [
         f"Table 4 (synthetic ImageNet VID layout, {args.train_videos} train / {args.val_videos} "
         f"val videos; training {train_minutes:.1f} min in this run; {settings})",
-        f"{'method':<16} {'mAP':>6} {'slow':>6} {'medium':>6} {'fast':>6} {'AP50':>6} {'fps':>6}",
+        f"{'method':<17} {'mAP':>6} {'slow':>6} {'medium':>6} {'fast':>6} {'AP50':>6} {'fps':>6}",
     ]
     for label, m in results.items():
         lines.append(
-            f"{label:<16} {m['mAP']:6.1f} {m['mAP_slow']:6.1f} {m['mAP_medium']:6.1f} "
+            f"{label:<17} {m['mAP']:6.1f} {m['mAP_slow']:6.1f} {m['mAP_medium']:6.1f} "
             f"{m['mAP_fast']:6.1f} {m['AP50_coco']:6.1f} {m['fps']:6.2f}"
         )
     distances = sorted(
@@ -155,11 +155,11 @@ def main(argv=None) -> dict:
     if distances:  # the Algorithm 1 rows: where propagation loses accuracy
         lines += [
             "mAP by key distance d = i - k (frames of Algorithm 1 at that distance)",
-            f"{'method':<16} " + " ".join(f"{k[4:]:>6}" for k in distances),
+            f"{'method':<17} " + " ".join(f"{k[4:]:>6}" for k in distances),
         ]
         for label, m in results.items():
             if distances[0] in m:
-                lines.append(f"{label:<16} " + " ".join(f"{m[k]:6.1f}" for k in distances))
+                lines.append(f"{label:<17} " + " ".join(f"{m[k]:6.1f}" for k in distances))
     image = next(iter(Trainer.build_test_loader(dff_cfg, PREFIX + "_vid_val")))[0]["image"]
     ms, macs = part_costs(dff_model.eval(), image, Timer(dff_cfg.MODEL.DEVICE))
     r_time, r_macs = cost_ratio(ms), cost_ratio(macs)
