@@ -132,6 +132,20 @@ def test_submission_format(tmp_path):
     ]
 
 
+def _evaluate(records, inputs, outputs, output_dir=None) -> dict:
+    """``VIDEvaluator`` results on ``records`` registered as "tiny_eval" (classes a, b)."""
+    DatasetCatalog.register("tiny_eval", lambda: records)
+    MetadataCatalog.get("tiny_eval").set(thing_classes=["a", "b"])
+    try:
+        evaluator = VIDEvaluator("tiny_eval", output_dir, distributed=False)
+        evaluator.reset()
+        evaluator.process(inputs, outputs)
+        return evaluator.evaluate()["bbox"]
+    finally:
+        DatasetCatalog.remove("tiny_eval")
+        MetadataCatalog.remove("tiny_eval")
+
+
 def test_vid_evaluator_end_to_end(tiny_set, tmp_path):
     records, inputs, outputs = [], [], []
     for i, frame in enumerate(tiny_set):
@@ -147,16 +161,7 @@ def test_vid_evaluator_end_to_end(tiny_set, tmp_path):
         result.scores = torch.tensor(frame["det_scores"], dtype=torch.float32)
         result.pred_classes = torch.tensor(frame["det_classes"])
         outputs.append({"instances": result})
-    DatasetCatalog.register("tiny_eval", lambda: records)
-    MetadataCatalog.get("tiny_eval").set(thing_classes=["a", "b"])
-    try:
-        evaluator = VIDEvaluator("tiny_eval", str(tmp_path), distributed=False)
-        evaluator.reset()
-        evaluator.process(inputs, outputs)
-        results = evaluator.evaluate()["bbox"]
-    finally:
-        DatasetCatalog.remove("tiny_eval")
-        MetadataCatalog.remove("tiny_eval")
+    results = _evaluate(records, inputs, outputs, str(tmp_path))
     assert results["mAP"] == pytest.approx(100 * 5 / 6) and results["AP-a"] == results["mAP"]
     assert np.isnan(results["AP-b"])
     assert results["AP50_coco"] == pytest.approx(100 * (34 + 33 * 0.5) / 101)
@@ -182,16 +187,7 @@ def test_map_by_key_distance_splits_the_frames_of_algorithm_1(tiny_set):
         inputs.append(record)
         dets = zip(frame["det_scores"], frame["det_classes"], frame["det_boxes"].tolist())
         outputs.append({**_instances(list(dets)), "key_frame_idx": 0})
-    DatasetCatalog.register("tiny_eval_d", lambda: records)
-    MetadataCatalog.get("tiny_eval_d").set(thing_classes=["a", "b"])
-    try:
-        evaluator = VIDEvaluator("tiny_eval_d", distributed=False)
-        evaluator.reset()
-        evaluator.process(inputs, outputs)
-        results = evaluator.evaluate()["bbox"]
-    finally:
-        DatasetCatalog.remove("tiny_eval_d")
-        MetadataCatalog.remove("tiny_eval_d")
+    results = _evaluate(records, inputs, outputs)
     assert results["mAP_d0"] == pytest.approx(100.0)
     assert results["mAP_d1"] == pytest.approx(50.0)
     assert results["mAP_d0"] == pytest.approx(
