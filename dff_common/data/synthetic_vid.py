@@ -14,7 +14,7 @@ import numpy as np
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES, VID_CLASSES, VID_WNIDS
 from dff_common.data.synthetic import render_video
 
-__all__ = ["make_synthetic_vid"]
+__all__ = ["make_synthetic_vid", "render_vid_snippet"]
 
 
 def _write_xml(path: Path, folder: str, filename: str, width: int, height: int, objects) -> None:
@@ -60,6 +60,34 @@ def _visible_objects(video, t: int, class_ids, min_size: int = 2):
     return out
 
 
+def render_vid_snippet(
+    rng: np.random.Generator,
+    num_frames: int,
+    height: int,
+    width: int,
+    class_ids,
+    max_objects: int = 2,
+    max_speed: float = 0.04,
+    num_background_classes: int = 3,
+):
+    """One snippet of :func:`make_synthetic_vid`: 1 to ``max_objects`` objects of
+    ``class_ids`` (VID class indices) over a textured world, the video's maximum speed
+    log-uniform in ``[0.02, 1] x max_speed x width`` pixels per frame.
+
+    Returns:
+        SyntheticVideo: frames and exact ground truth (boxes, ``backward_flow``).
+    """
+    ids = rng.choice(class_ids, int(rng.integers(1, max_objects + 1)))
+    speed = 0.02 ** rng.uniform(0.0, 1.0) * max_speed * width  # log-uniform: slow to fast
+    return render_video(
+        num_frames, height, width, rng, object_classes=ids, camera_speed=speed,
+        camera_rotation=1.0, camera_zoom=0.01, object_speed=speed, object_rotation=2.0,
+        object_scale=0.01, object_size=(0.3, 0.55),
+        background_classes=rng.integers(40, 60, num_background_classes),
+        background_layout="voronoi",
+    )  # fmt: skip
+
+
 def make_synthetic_vid(
     root,
     num_train_videos: int = 8,
@@ -78,7 +106,7 @@ def make_synthetic_vid(
 ) -> Path:
     """Write a small synthetic ImageNet VID + DET set in exactly the real layout.
 
-    Every snippet is a :func:`dff_common.data.synthetic.render_video` video: 1 to
+    Every snippet is a :func:`render_vid_snippet` video: 1 to
     ``max_objects`` textured objects (appearance and shape set by their class) moving,
     rotating and scaling over a textured world seen by a translating, rotating, zooming camera;
     the maximum speed of a video is log-uniform in ``[0.02, 1] x max_speed`` (so AP by motion
@@ -117,16 +145,10 @@ def make_synthetic_vid(
     class_ids = [VID_CLASS_NAMES.index(c) for c in classes]
 
     def render(frames: int):
-        ids = rng.choice(class_ids, int(rng.integers(1, max_objects + 1)))
-        speed = 0.02 ** rng.uniform(0.0, 1.0) * max_speed * width  # log-uniform: slow to fast
-        video = render_video(
-            frames, height, width, rng, object_classes=ids, camera_speed=speed,
-            camera_rotation=1.0, camera_zoom=0.01, object_speed=speed, object_rotation=2.0,
-            object_scale=0.01, object_size=(0.3, 0.55),
-            background_classes=rng.integers(40, 60, num_background_classes),
-            background_layout="voronoi",
-        )  # fmt: skip
-        return video, ids
+        video = render_vid_snippet(
+            rng, frames, height, width, class_ids, max_objects, max_speed, num_background_classes
+        )
+        return video, video.object_classes
 
     sets = root / "ImageSets" / "VID"
     sets.mkdir(parents=True)

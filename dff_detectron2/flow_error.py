@@ -1,0 +1,119 @@
+"""End-point error of DFF detectors' flow against the exact motion, by key distance.
+
+Renders videos as the synthetic ImageNet-VID-layout set does (``render_vid_snippet``: same
+objects, motions and frame size, their own seed) and prints, per key distance d = 1 .. l - 1,
+the mean error in feature cells (:func:`dff_common.flow_error.flow_error_by_distance`) of zero
+flow (feature copying), OpenCV's DIS flow and the flow network F of each model given: where the
+flow DFF propagates with is better or worse than not moving the features at all.
+
+Usage::
+
+    python -m dff_detectron2.flow_error --weights FRAME_WITH_PRETRAINED_F.pth DFF.pth \\
+        [--config SYNTHETIC_DFF_CONFIG] [--videos 16] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import torch
+from detectron2.config import CfgNode
+
+from dff_common.data.imagenet_vid import VID_CLASS_NAMES
+from dff_common.data.synthetic_vid import render_vid_snippet
+from dff_common.flow_error import flow_error_by_distance
+from dff_common.reproducibility import seed_everything
+from dff_detectron2.experiment import SYNTHETIC_BASE
+from dff_detectron2.flow_functions import build_propagation
+from dff_detectron2.load import get_dff_cfg, load_model
+
+__all__ = ["flow_errors", "main", "model_flow_function", "parse_args"]
+
+STRIDE = 16  # the feature grid the propagation warps on
+
+
+def model_flow_function(cfg: CfgNode, propagation):
+    """``flow_fn`` of :func:`flow_error_by_distance` for a propagation module F + S + W: the
+    frames normalised as the detector's inputs (``INPUT.FORMAT``, ``PIXEL_MEAN``/``STD``)."""
+    mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.MODEL.PIXEL_STD).view(1, 3, 1, 1)
+
+    def frame(rgb: np.ndarray) -> torch.Tensor:
+        image = rgb[..., ::-1] if cfg.INPUT.FORMAT == "BGR" else rgb
+        image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+        return (image - mean) / std
+
+    @torch.no_grad()
+    def flow_fn(key: np.ndarray, cur: np.ndarray) -> torch.Tensor:
+        grid = [math.ceil(n / STRIDE) for n in key.shape[:2]]
+        flow, _ = propagation.flow_and_scale(frame(key), frame(cur), feat_size=grid)
+        return flow[0]
+
+    return flow_fn
+
+
+def _zero_flow(key: np.ndarray, cur: np.ndarray) -> torch.Tensor:
+    return torch.zeros(2, *(math.ceil(n / STRIDE) for n in key.shape[:2]))
+
+
+def flow_errors(cfg: CfgNode, propagations: dict, videos: list, interval: int) -> dict:
+    """``{label: {d: error}}`` for zero flow, DIS and each ``{label: propagation}``."""
+    dis_cfg = get_dff_cfg(cfg, ["MODEL.DFF.FLOW.NAME", "DISFlow"])
+    rows = {"zero flow": None, "DIS": build_propagation(dis_cfg, [1]), **propagations}
+    distances = range(1, interval)
+    results = {}
+    for label, propagation in rows.items():
+        if propagation is None:
+            flow_fn = _zero_flow
+        else:
+            flow_fn = model_flow_function(cfg, propagation.eval())
+        results[label] = flow_error_by_distance(flow_fn, videos, distances, interval, STRIDE)
+    return results
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", nargs="+", required=True, help="DFF detector checkpoints")
+    parser.add_argument("--config", default=SYNTHETIC_BASE, help="their config")
+    parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=30, help="frames per video")
+    parser.add_argument("--size", type=int, nargs=2, default=(96, 128), metavar=("H", "W"))
+    parser.add_argument("--classes", nargs="+", default=("airplane", "bird", "dog"))
+    parser.add_argument("--seed", type=int, default=0, help="of the rendered videos")
+    parser.add_argument("--interval", type=int, help="key frame interval l (default: the config's)")
+    args = parser.parse_args(argv)
+    if args.videos < 1 or args.frames < 2:
+        parser.error("--videos must be >= 1 and --frames >= 2")
+    unknown = [c for c in args.classes if c not in VID_CLASS_NAMES]
+    if unknown:
+        parser.error(f"--classes: not VID class names: {unknown}")
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    print(f"run: {seed_everything(args.seed, deterministic=True, threads=1)}", flush=True)
+    cfg = get_dff_cfg(args.config)
+    interval = args.interval or cfg.MODEL.DFF.KEY_FRAME_INTERVAL
+    propagations = {path: load_model(cfg, path).propagation for path in args.weights}
+    rng = np.random.default_rng(args.seed)
+    class_ids = [VID_CLASS_NAMES.index(c) for c in args.classes]
+    videos = [
+        render_vid_snippet(rng, args.frames, *args.size, class_ids) for _ in range(args.videos)
+    ]
+    results = flow_errors(cfg, propagations, videos, interval)
+    print(
+        f"Mean end-point error against the exact motion, feature cells (stride {STRIDE}), "
+        f"{args.videos} rendered videos of {args.frames} frames, l = {interval}"
+    )
+    width = max(len(label) for label in results)
+    print(f"{'flow':<{width}} " + " ".join(f"{f'd{d}':>6}" for d in range(1, interval)))
+    for label, errors in results.items():
+        print(f"{label:<{width}} " + " ".join(f"{errors[d]:6.3f}" for d in range(1, interval)))
+    return results
+
+
+if __name__ == "__main__":
+    main()
