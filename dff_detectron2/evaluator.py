@@ -5,7 +5,8 @@ per-class AP, the mAP by object speed (slow / medium / fast motion IoU, FGFA), C
 AP50 (pycocotools) and, for Algorithm 1 (outputs with ``key_frame_idx``), the mAP of the frames
 at each key distance d = i - k (``mAP_d<d>``: where propagation loses accuracy). On a split
 without annotations (test) it only writes the ILSVRC VID submission file. See
-:mod:`dff_detectron2.vid_eval` for the definitions."""
+:mod:`dff_detectron2.vid_eval` for the definitions.
+"""
 
 import itertools
 import logging

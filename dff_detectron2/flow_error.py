@@ -60,17 +60,15 @@ def _zero_flow(key: np.ndarray, cur: np.ndarray) -> torch.Tensor:
 
 def flow_errors(cfg: CfgNode, propagations: dict, videos: list, interval: int) -> dict:
     """``{label: {d: error}}`` for zero flow, DIS and each ``{label: propagation}``."""
-    dis_cfg = get_dff_cfg(cfg, ["MODEL.DFF.FLOW.NAME", "DISFlow"])
-    rows = {"zero flow": None, "DIS": build_propagation(dis_cfg, [1]), **propagations}
+    dis = build_propagation(get_dff_cfg(cfg, ["MODEL.DFF.FLOW.NAME", "DISFlow"]), [1])
+    flow_fns = {"zero flow": _zero_flow, "DIS": model_flow_function(cfg, dis)}
+    for label, propagation in propagations.items():
+        flow_fns[label] = model_flow_function(cfg, propagation.eval())
     distances = range(1, interval)
-    results = {}
-    for label, propagation in rows.items():
-        if propagation is None:
-            flow_fn = _zero_flow
-        else:
-            flow_fn = model_flow_function(cfg, propagation.eval())
-        results[label] = flow_error_by_distance(flow_fn, videos, distances, interval, STRIDE)
-    return results
+    return {
+        label: flow_error_by_distance(flow_fn, videos, distances, interval, STRIDE)
+        for label, flow_fn in flow_fns.items()
+    }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
