@@ -144,7 +144,7 @@ class VIDEvaluator(DatasetEvaluator):
                     speeds.append(motion)
         num_classes = len(self.class_names)
         aps = vid_average_precision(frames, num_classes)
-        results = {"mAP": 100 * float(np.nanmean(aps)) if np.isfinite(aps).any() else float("nan")}
+        results = {"mAP": _mean_ap(aps)}
         results.update({f"AP-{n}": 100 * float(ap) for n, ap in zip(self.class_names, aps)})
         all_motion = np.concatenate(speeds) if speeds else np.zeros(0)
         for speed, (low, high) in MOTION_RANGES.items():
@@ -153,24 +153,25 @@ class VIDEvaluator(DatasetEvaluator):
             speed_aps = vid_average_precision(
                 [{**f, "gt_ignore": ~keep} for f, keep in zip(frames, inside)], num_classes, weight
             )
-            finite = np.isfinite(speed_aps)
-            results[f"mAP_{speed}"] = (
-                100 * float(np.mean(speed_aps[finite])) if finite.any() else float("nan")
-            )
+            results[f"mAP_{speed}"] = _mean_ap(speed_aps)
         results["AP50_coco"] = 100 * coco_ap50(frames, num_classes)
         for distance in sorted({f["key_distance"] for f in frames if "key_distance" in f}):
             aps = vid_average_precision(
                 [f for f in frames if f.get("key_distance") == distance], num_classes
             )
-            results[f"mAP_d{distance}"] = (
-                100 * float(np.nanmean(aps)) if np.isfinite(aps).any() else float("nan")
-            )
+            results[f"mAP_d{distance}"] = _mean_ap(aps)
         logger.info(
             "ImageNet VID %s: mAP %.2f (slow %.2f, medium %.2f, fast %.2f), COCO AP50 %.2f",
             self.dataset_name,
             *(results[k] for k in ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "AP50_coco")),
         )
         return results
+
+
+def _mean_ap(aps: np.ndarray) -> float:
+    """Mean of the classes' APs that are defined, in percent; NaN if none is."""
+    finite = np.isfinite(aps)
+    return 100 * float(np.mean(aps[finite])) if finite.any() else float("nan")
 
 
 def _gt(record: dict):

@@ -49,13 +49,13 @@ def _dff_config(arch: str) -> str:
     return f"{CONFIGS}/DFF_FasterRCNN_R50_{arch}_FlowNet.yaml"
 
 
-def _zoo_cfg(arch: str, opts=()):
-    """The zoo's config, unchanged but for ``opts`` (with the DFF keys, to compare configs)."""
+def _zoo_cfg(arch: str, opts=(), name: str | None = None):
+    """The zoo's config ``name`` (default its Faster R-CNN R50-``arch``), unchanged but for
+    ``opts`` (with the DFF keys, to compare configs)."""
     cfg = get_cfg()
     add_dff_config(cfg)
-    cfg.merge_from_file(
-        model_zoo.get_config_file(f"COCO-Detection/faster_rcnn_R_50_{arch}_1x.yaml")
-    )
+    name = name or f"COCO-Detection/faster_rcnn_R_50_{arch}_1x.yaml"
+    cfg.merge_from_file(model_zoo.get_config_file(name))
     cfg.merge_from_list(list(opts))
     return cfg
 
@@ -421,9 +421,7 @@ def test_synthetic_zoo_run_starts_from_frame_with_the_flow_colours_reversed(tmp_
     assert frame_cfg.MODEL.BACKBONE.NAME == zoo.MODEL.BACKBONE.NAME
     assert frame_cfg.MODEL.ROI_HEADS.NAME == zoo.MODEL.ROI_HEADS.NAME
     # the zoo's from-scratch variant: GroupNorm in the ResNet, the FPN and the 4conv1fc box head
-    scratch = get_cfg()
-    add_dff_config(scratch)
-    scratch.merge_from_file(model_zoo.get_config_file("Misc/scratch_mask_rcnn_R_50_FPN_3x_gn.yaml"))
+    scratch = _zoo_cfg("FPN", name="Misc/scratch_mask_rcnn_R_50_FPN_3x_gn.yaml")
     for key in ("RESNETS.NORM", "FPN.NORM", "ROI_BOX_HEAD.NUM_CONV", "ROI_BOX_HEAD.NORM"):
         group, name = key.split(".")
         assert frame_cfg.MODEL[group][name] == scratch.MODEL[group][name] != zoo.MODEL[group][name]
