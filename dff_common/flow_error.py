@@ -5,7 +5,8 @@ at key distance ``d = i - k`` depends on how far that flow is from the motion of
 On synthetic videos the motion is known exactly (``SyntheticVideo.backward_flow``), so the
 end-point error of F can be measured on the feature grid, in feature cells, where the warp
 uses it: the exact flow is averaged over each ``stride x stride`` cell and divided by the
-stride, as the flow functions' outputs are.
+stride, as the flow functions' outputs are. :class:`ExactFlow` is that exact flow as a flow
+function F, the oracle that bounds what any F can give a task network.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-__all__ = ["exact_feature_flow", "flow_error_by_distance"]
+__all__ = ["ExactFlow", "exact_feature_flow", "flow_error_by_distance"]
 
 # flow_fn(key, cur): two (H, W, 3) uint8 RGB frames -> (2, h, w) flow in feature cells on the
 # stride grid, current -> key
@@ -77,3 +79,46 @@ def flow_error_by_distance(
                     )
                 errors[d].append((flow.float() - exact).norm(dim=0).mean().item())
     return {d: float(np.mean(e)) if e else float("nan") for d, e in errors.items()}
+
+
+class ExactFlow(nn.Module):
+    """Oracle flow function: the exact motion ``M_{i->k}`` of synthetic videos (no scale field).
+
+    The frames alone do not say which video and frames they are: :meth:`select` names the pair
+    before each call. The flow is on the stride grid of the video's frames, in its cells
+    (:func:`exact_feature_flow`), so any frame size the pair was resized to gets it rescaled
+    to its feature grid as a flow network's output is (``FeaturePropagation``).
+
+    Args:
+        videos (Mapping[Hashable, SyntheticVideo]): the videos, by video id.
+        stride (int): the grid the flow is given on. Defaults to 16.
+        round_to_cells (bool): round the flow to whole cells (the warp then moves features
+            without interpolating them). Defaults to False.
+    """
+
+    def __init__(self, videos, stride: int = 16, round_to_cells: bool = False):
+        super().__init__()
+        self.videos, self.stride, self.round_to_cells = videos, int(stride), round_to_cells
+        self.pair = None
+
+    def select(self, video_id, cur: int, key: int) -> None:
+        """The pair of the next call: current frame ``cur`` and key frame ``key`` of a video.
+
+        Raises:
+            KeyError: naming an unknown video id.
+        """
+        if video_id not in self.videos:
+            raise KeyError(f"ExactFlow: video {video_id!r} is not among its {len(self.videos)}")
+        self.pair = (video_id, int(cur), int(key))
+
+    def forward(self, key: torch.Tensor, cur: torch.Tensor):
+        if self.pair is None or key.shape[0] != 1:
+            raise RuntimeError(
+                f"ExactFlow: select() one pair before each call of one pair, got a batch of "
+                f"{key.shape[0]} with {'no pair' if self.pair is None else 'one pair'} selected"
+            )
+        video_id, i, k = self.pair
+        self.pair = None  # one call per selection: a stale pair is never reused
+        flow = exact_feature_flow(self.videos[video_id], i, k, self.stride)
+        flow = flow.round() if self.round_to_cells else flow
+        return flow[None].to(key.device, key.dtype), None

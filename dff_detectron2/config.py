@@ -65,9 +65,10 @@ def add_dff_config(cfg: CN) -> CN:
     _C.MODEL.DFF.FLOW.INPUT_SCALE = 0.5
     # Flow-net input is (RGB - mean) / FLOW.INPUT_STD (the authors' code: 255).
     _C.MODEL.DFF.FLOW.INPUT_STD = 255.0
-    # Learning-rate factor of the flow network (and scale field) in end-to-end training
-    # (paper: 1.0, one lr for all).
+    # Learning-rate factor of the flow network F in end-to-end training (paper: 1.0, one lr
+    # for all), and of its scale field S (the ``scale_field`` parameters).
     _C.MODEL.DFF.FLOW.LR_FACTOR = 1.0
+    _C.MODEL.DFF.FLOW.SCALE_LR_FACTOR = 1.0
     # Use the scale field S_{i->k} of Eq. 3 (the paper's ablation removes it: S = 1).
     _C.MODEL.DFF.FLOW.USE_SCALE = True
     # SFF (Table 3) with "DISFlow": OpenCV DIS flow preset, "ultrafast" | "fast" | "medium"
@@ -112,7 +113,8 @@ def check_dff_config(cfg: CN) -> None:
         cfg (CfgNode): a config with the keys of :func:`add_dff_config`.
 
     Raises:
-        ValueError: if ``MODEL.DFF.KEY_FRAME_INTERVAL`` (l) is not an integer >= 1.
+        ValueError: if ``MODEL.DFF.KEY_FRAME_INTERVAL`` (l) is not an integer >= 1, or a
+            ``MODEL.DFF.FLOW`` lr factor is not a number >= 0.
     """
     interval = cfg.MODEL.DFF.KEY_FRAME_INTERVAL
     if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
@@ -120,3 +122,10 @@ def check_dff_config(cfg: CN) -> None:
             "MODEL.DFF.KEY_FRAME_INTERVAL (key frame duration length l) must be an integer "
             f">= 1, got {interval!r} ({type(interval).__name__})"
         )
+    for key in ("LR_FACTOR", "SCALE_LR_FACTOR"):
+        factor = cfg.MODEL.DFF.FLOW[key]
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 0:
+            raise ValueError(
+                f"MODEL.DFF.FLOW.{key} (lr factor) must be a number >= 0, got {factor!r} "
+                f"({type(factor).__name__})"
+            )

@@ -5,6 +5,8 @@ objects, motions and frame size, their own seed) and prints, per key distance d 
 the mean error in feature cells (:func:`dff_common.flow_error.flow_error_by_distance`) of zero
 flow (feature copying), OpenCV's DIS flow and the flow network F of each model given: where the
 flow DFF propagates with is better or worse than not moving the features at all.
+:func:`use_exact_flow` gives a detector the exact motion of a written set's videos in place of
+its flow function (the oracle rows of ``dff_detectron2.table4``).
 
 Usage::
 
@@ -23,13 +25,14 @@ from detectron2.config import CfgNode
 
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES
 from dff_common.data.synthetic_vid import render_vid_snippet
-from dff_common.flow_error import flow_error_by_distance
+from dff_common.flow_error import ExactFlow, flow_error_by_distance
 from dff_common.reproducibility import seed_everything
+from dff_common.scheduler import FixedIntervalScheduler
 from dff_detectron2.experiment import SYNTHETIC_BASE
 from dff_detectron2.flow_functions import build_propagation
 from dff_detectron2.load import get_dff_cfg, load_model
 
-__all__ = ["flow_errors", "main", "model_flow_function", "parse_args"]
+__all__ = ["flow_errors", "main", "model_flow_function", "parse_args", "use_exact_flow"]
 
 STRIDE = 16  # the feature grid the propagation warps on
 
@@ -52,6 +55,59 @@ def model_flow_function(cfg: CfgNode, propagation):
         return flow[0]
 
     return flow_fn
+
+
+def use_exact_flow(model, videos, round_to_cells: bool = False):
+    """Make a DFF detector propagate with the exact motion of ``videos`` (:class:`ExactFlow`,
+    no scale field): the upper bound of any flow function for its N_feat and N_task.
+
+    Args:
+        model (DFFRCNN): a detector with a propagation module and a fixed key-frame interval,
+            evaluated on the videos one frame per call (Algorithm 1, ``video_id`` and
+            ``frame_idx`` in the inputs, as the test loader gives them).
+        videos (Mapping[str, SyntheticVideo]): by video id
+            (``dff_common.data.synthetic_vid.replay_synthetic_vid``).
+        round_to_cells (bool): the flow rounded to whole feature cells (no interpolation in
+            the warp). Defaults to False.
+
+    Returns:
+        DFFRCNN: ``model``, changed in place.
+
+    Raises:
+        ValueError: for a model without propagation or with another key-frame scheduler.
+    """
+    if model.propagation is None or not isinstance(model.scheduler, FixedIntervalScheduler):
+        raise ValueError(
+            "use_exact_flow needs a DFF model (MODEL.DFF.MODE 'dff') with a fixed key-frame "
+            f"interval, got propagation {type(model.propagation).__name__} and scheduler "
+            f"{model.scheduler!r}"
+        )
+    exact = ExactFlow(videos, STRIDE, round_to_cells)
+    model.propagation.flow_net, model.propagation.use_scale = exact, False
+    interval = model.scheduler.interval
+
+    def key_frame(inputs) -> int:
+        return int(inputs[0]["frame_idx"]) // interval * interval
+
+    def select_pair(_, args):
+        (inputs,) = args
+        if len(inputs) != 1 or "video_id" not in inputs[0]:
+            raise ValueError("use_exact_flow: evaluate one video frame per call")
+        i = int(inputs[0]["frame_idx"])
+        if i != key_frame(inputs):
+            exact.select(inputs[0]["video_id"], i, key_frame(inputs))
+
+    def check_key_frame(_, args, outputs):
+        if outputs[0].get("key_frame_idx", key_frame(args[0])) != key_frame(args[0]):
+            raise RuntimeError(
+                f"use_exact_flow: video {args[0][0]['video_id']!r} frame "
+                f"{args[0][0]['frame_idx']} was propagated from key frame "
+                f"{outputs[0]['key_frame_idx']}, not {key_frame(args[0])}"
+            )
+
+    model.register_forward_pre_hook(select_pair)
+    model.register_forward_hook(check_key_frame)
+    return model
 
 
 def _zero_flow(key: np.ndarray, cur: np.ndarray) -> torch.Tensor:

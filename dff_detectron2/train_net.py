@@ -51,9 +51,10 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_optimizer(cls, cfg, model):
-        """detectron2's SGD (``build_optimizer``), with the lr of the flow network F and the
-        scale field scaled by ``MODEL.DFF.FLOW.LR_FACTOR``; detectron2's schedulers scale each
-        parameter group's own initial lr, so the factor holds through warm-up and steps."""
+        """detectron2's SGD (``build_optimizer``), with the lr of the flow network F scaled by
+        ``MODEL.DFF.FLOW.LR_FACTOR`` and that of its scale field S (``scale_field``
+        parameters) by ``SCALE_LR_FACTOR``; detectron2's schedulers scale each parameter
+        group's own initial lr, so the factors hold through warm-up and steps."""
         params = get_default_optimizer_params(
             model,
             base_lr=cfg.SOLVER.BASE_LR,
@@ -62,16 +63,19 @@ class Trainer(DefaultTrainer):
             weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
         )
         propagation = getattr(model, "module", model).propagation
-        factor = cfg.MODEL.DFF.FLOW.LR_FACTOR
-        if factor != 1.0 and propagation is not None:
-            flow = {id(p) for p in propagation.parameters()}
+        if propagation is not None:
+            factors = {id(p): cfg.MODEL.DFF.FLOW.LR_FACTOR for p in propagation.parameters()}
+            for name, p in propagation.named_parameters():
+                if ".scale_field." in f".{name}":
+                    factors[id(p)] = cfg.MODEL.DFF.FLOW.SCALE_LR_FACTOR
             groups = []
             for group in params:
-                for in_flow in (False, True):
-                    members = [p for p in group["params"] if (id(p) in flow) == in_flow]
-                    if members:
-                        lr = group.get("lr", cfg.SOLVER.BASE_LR) * (factor if in_flow else 1.0)
-                        groups.append({**group, "params": members, "lr": lr})
+                by_factor: dict[float, list] = {}
+                for p in group["params"]:
+                    by_factor.setdefault(factors.get(id(p), 1.0), []).append(p)
+                for factor, members in by_factor.items():
+                    lr = group.get("lr", cfg.SOLVER.BASE_LR) * factor
+                    groups.append({**group, "params": members, "lr": lr})
             params = groups
         return maybe_add_gradient_clipping(cfg, torch.optim.SGD)(
             params,

@@ -4,6 +4,7 @@ The layout and the XML schema are those read by :mod:`dff_common.data.imagenet_v
 videos are :func:`dff_common.data.synthetic.render_video` scenes with exact boxes.
 """
 
+import json
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -14,7 +15,9 @@ import numpy as np
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES, VID_CLASSES, VID_WNIDS
 from dff_common.data.synthetic import render_video
 
-__all__ = ["make_synthetic_vid", "render_vid_snippet"]
+__all__ = ["make_synthetic_vid", "render_vid_snippet", "replay_synthetic_vid"]
+
+PARAMETERS_FILE = "synthetic_vid.json"  # make_synthetic_vid's arguments, for the replay
 
 
 def _write_xml(path: Path, folder: str, filename: str, width: int, height: int, objects) -> None:
@@ -88,6 +91,60 @@ def render_vid_snippet(
     )  # fmt: skip
 
 
+def _snippets(rng, counts: dict, num_frames: int, *render):
+    """``(split, snippet, video)`` of every VID snippet of :func:`make_synthetic_vid`, in the
+    order it draws them from ``rng`` (``counts``: videos per split, in split order)."""
+    for split, count in counts.items():
+        for v in range(count):
+            if split == "train":
+                snippet = f"ILSVRC2015_VID_train_0000/ILSVRC2015_train_{v:08d}"
+            else:
+                snippet = f"ILSVRC2015_{split}_{v:08d}"
+            yield split, snippet, render_vid_snippet(rng, num_frames, *render)
+
+
+def replay_synthetic_vid(root, split: str = "val") -> dict:
+    """The videos of one split of a set written by :func:`make_synthetic_vid`, rendered again
+    from its recorded arguments with their exact ground truth (boxes, ``backward_flow``).
+
+    Args:
+        root (str | os.PathLike): the set's folder.
+        split (str): "train", "val" or "test". Defaults to "val".
+
+    Returns:
+        dict[str, SyntheticVideo]: ``{snippet (the video_id of its frames): video}``.
+
+    Raises:
+        FileNotFoundError: when ``root`` has no recorded arguments (not written by this
+            version of :func:`make_synthetic_vid`).
+        ValueError: on an unknown split.
+    """
+    path = Path(root) / PARAMETERS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: missing; only a set written by make_synthetic_vid (which records its "
+            "arguments there) can be replayed: write the set again"
+        )
+    p = json.loads(path.read_text())
+    counts = {"train": p["num_train_videos"], "val": p["num_val_videos"]}
+    counts["test"] = p["num_test_videos"]
+    if split not in counts:
+        raise ValueError(f"split must be one of {list(counts)}, got {split!r}")
+    class_ids = [VID_CLASS_NAMES.index(c) for c in p["classes"]]
+    render = (p["height"], p["width"], class_ids, p["max_objects"], p["max_speed"])
+    snippets = _snippets(
+        np.random.default_rng(p["seed"]), counts, p["num_frames"], *render,
+        p["num_background_classes"],
+    )  # fmt: skip
+    videos = {}
+    for s, snippet, video in snippets:  # the splits before ``split`` only advance the rng
+        if s == split:
+            videos[snippet] = video
+        if len(videos) == counts[split]:
+            break
+    return videos
+
+
 def make_synthetic_vid(
     root,
     num_train_videos: int = 8,
@@ -143,44 +200,41 @@ def make_synthetic_vid(
         shutil.rmtree(root)
     rng = np.random.default_rng(seed)
     class_ids = [VID_CLASS_NAMES.index(c) for c in classes]
-
-    def render(frames: int):
-        video = render_vid_snippet(
-            rng, frames, height, width, class_ids, max_objects, max_speed, num_background_classes
-        )
-        return video, video.object_classes
-
+    root.mkdir(parents=True, exist_ok=True)
+    (root / PARAMETERS_FILE).write_text(json.dumps(dict(
+        num_train_videos=num_train_videos, num_val_videos=num_val_videos,
+        num_test_videos=num_test_videos, num_frames=num_frames, height=height, width=width,
+        classes=list(classes), max_objects=max_objects, max_speed=max_speed,
+        num_background_classes=num_background_classes, seed=seed,
+    ), indent=1))  # fmt: skip
+    render = (height, width, class_ids, max_objects, max_speed, num_background_classes)
+    counts = {"train": num_train_videos, "val": num_val_videos, "test": num_test_videos}
     sets = root / "ImageSets" / "VID"
     sets.mkdir(parents=True)
     positives: dict[int, list[str]] = {c: [] for c in range(len(VID_CLASSES))}
-    splits = (("train", num_train_videos), ("val", num_val_videos), ("test", num_test_videos))
-    for split, count in splits:
-        lines = []
-        for v in range(count):
-            if split == "train":
-                snippet = f"ILSVRC2015_VID_train_0000/ILSVRC2015_train_{v:08d}"
-            else:
-                snippet = f"ILSVRC2015_{split}_{v:08d}"
-            video, ids = render(num_frames)
-            for c in sorted(set(int(i) for i in ids)) if split == "train" else ():
-                positives[c].append(snippet)
-            for t in range(num_frames):
-                name = f"{t:06d}"
-                _write_jpeg(root / "Data/VID" / split / snippet / f"{name}.JPEG", video.frames[t])
-                lines.append(f"{snippet}/{name} {len(lines) + 1}\n")
-                if split != "test":  # the test split has no annotations
-                    objects = [(VID_WNIDS[c], b, j) for c, b, j in _visible_objects(video, t, ids)]
-                    xml = root / "Annotations/VID" / split / snippet / f"{name}.xml"
-                    _write_xml(xml, snippet, name, width, height, objects)
-        if split != "train":
-            (sets / f"{split}.txt").write_text("".join(lines))
+    lines: dict[str, list[str]] = {split: [] for split in counts}
+    for split, snippet, video in _snippets(rng, counts, num_frames, *render):
+        ids = video.object_classes
+        for c in sorted(set(int(i) for i in ids)) if split == "train" else ():
+            positives[c].append(snippet)
+        for t in range(num_frames):
+            name = f"{t:06d}"
+            _write_jpeg(root / "Data/VID" / split / snippet / f"{name}.JPEG", video.frames[t])
+            lines[split].append(f"{snippet}/{name} {len(lines[split]) + 1}\n")
+            if split != "test":  # the test split has no annotations
+                objects = [(VID_WNIDS[c], b, j) for c, b, j in _visible_objects(video, t, ids)]
+                xml = root / "Annotations/VID" / split / snippet / f"{name}.xml"
+                _write_xml(xml, snippet, name, width, height, objects)
+    for split in ("val", "test"):
+        (sets / f"{split}.txt").write_text("".join(lines[split]))
     for c in range(len(VID_CLASSES)):
         (sets / f"train_{c + 1}.txt").write_text("".join(f"{s} 1\n" for s in positives[c]))
     # DET: single images; the list file numbers are not map_det indices (the loader ignores them)
     det_lines: dict[int, list[str]] = {c: [] for c in class_ids}
     for n in range(num_det_images):
         name = f"ILSVRC2014_train_0000/ILSVRC2014_train_{n:08d}"
-        video, ids = render(1)
+        video = render_vid_snippet(rng, 1, *render)
+        ids = video.object_classes
         objects = [(VID_WNIDS[c], box, None) for c, box, _ in _visible_objects(video, 0, ids)]
         _write_jpeg(root / "Data" / "DET" / "train" / f"{name}.JPEG", video.frames[0])
         xml = root / "Annotations" / "DET" / "train" / f"{name}.xml"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dff_common.data.synthetic import render_video
-from dff_common.flow_error import exact_feature_flow, flow_error_by_distance
+from dff_common.flow_error import ExactFlow, exact_feature_flow, flow_error_by_distance
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +64,24 @@ def test_bad_arguments_are_refused(videos):
     ):
         flow_error_by_distance(lambda k, c: torch.zeros(2, 6, 8), videos, [1], interval=3)
     assert np.isnan(flow_error_by_distance(lambda k, c: torch.zeros(2, 3, 4), videos, [9], 3)[9])
+
+
+def test_exact_flow_is_an_oracle_flow_function_for_the_selected_pair(videos):
+    oracle = ExactFlow({"a": videos[0], "b": videos[1]}, stride=16)
+    half = torch.zeros(1, 3, 24, 32)  # what F gets: the frames do not matter
+    oracle.select("b", 5, 2)
+    flow, scale = oracle(half, half)
+    assert scale is None and torch.equal(flow, exact_feature_flow(videos[1], 5, 2, 16)[None])
+    with pytest.raises(RuntimeError, match="select\\(\\) one pair before each call"):
+        oracle(half, half)  # the pair is used once
+    oracle.select("b", 5, 2)
+    with pytest.raises(RuntimeError, match="a batch of 2"):
+        oracle(half.expand(2, -1, -1, -1), half.expand(2, -1, -1, -1))
+    with pytest.raises(KeyError, match="video 'c' is not among its 2"):
+        oracle.select("c", 1, 0)
+    rounded = ExactFlow({"b": videos[1]}, stride=1, round_to_cells=True)  # cells of a pixel
+    rounded.select("b", 5, 2)
+    cells, _ = rounded(half, half)
+    pixels = exact_feature_flow(videos[1], 5, 2, 1)
+    assert torch.equal(cells[0], pixels.round()) and cells.abs().max() >= 1
+    assert not torch.equal(pixels, pixels.round())

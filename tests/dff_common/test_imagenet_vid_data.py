@@ -1,5 +1,6 @@
 """ImageNet VID / DET layout: synthetic generator, loaders and their errors."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,7 +14,7 @@ from dff_common.data.imagenet_vid import (
     snippet_frames,
 )
 from dff_common.data.synthetic import render_video
-from dff_common.data.synthetic_vid import make_synthetic_vid
+from dff_common.data.synthetic_vid import make_synthetic_vid, replay_synthetic_vid
 
 XML = """<annotation><folder>ILSVRC2015_val_00000000</folder><filename>000000</filename>
 <size><width>64</width><height>48</height></size>{objects}</annotation>"""
@@ -283,3 +284,37 @@ def test_records_name_their_annotation_file(vid_root):
     for record in load_det_train(vid_root):
         name = record["image_id"].removeprefix("DET/train/")
         assert record["annotation_file"] == str(vid_root / f"Annotations/DET/train/{name}.xml")
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_the_replay_renders_the_written_videos_again(vid_root, split):
+    videos = replay_synthetic_vid(vid_root, split)
+    names = {
+        "train": [f"ILSVRC2015_VID_train_0000/ILSVRC2015_train_{v:08d}" for v in range(2)],
+        "val": [f"ILSVRC2015_val_{v:08d}" for v in range(2)],
+        "test": ["ILSVRC2015_test_00000000"],
+    }
+    assert sorted(videos) == names[split]
+    for snippet, video in videos.items():
+        for t in range(5):
+            jpeg = vid_root / "Data/VID" / split / snippet / f"{t:06d}.JPEG"
+            encoded = cv2.imencode(".JPEG", cv2.cvtColor(video.frames[t], cv2.COLOR_RGB2BGR))[1]
+            assert encoded.tobytes() == jpeg.read_bytes()  # the very frame that was written
+    if split == "val":  # the replayed ground truth is the written annotation
+        snippet, video = sorted(videos.items())[1]
+        for t in range(5):
+            xml = vid_root / "Annotations/VID/val" / snippet / f"{t:06d}.xml"
+            written = sorted(a["bbox"] for a in parse_annotation(xml)["annotations"])
+            replayed = sorted(
+                [float(int(x1)), float(int(y1)), float(np.ceil(x2) - 1), float(np.ceil(y2) - 1)]
+                for (x1, y1, x2, y2), seen in zip(video.boxes[t], video.visible[t])
+                if seen and x2 - x1 >= 2 and y2 - y1 >= 2
+            )
+            assert written == replayed and written
+
+
+def test_a_set_without_its_recorded_arguments_cannot_be_replayed(vid_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"synthetic_vid.json: missing"):
+        replay_synthetic_vid(tmp_path)
+    with pytest.raises(ValueError, match="split must be one of"):
+        replay_synthetic_vid(vid_root, "minival")

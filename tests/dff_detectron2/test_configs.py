@@ -154,3 +154,12 @@ def test_bad_key_frame_interval_is_named(tiny_cfg, interval, scheduler):
 def test_key_frame_interval_of_another_type_is_named_by_the_merge(tiny_cfg):
     with pytest.raises(ValueError, match="Type mismatch.*MODEL.DFF.KEY_FRAME_INTERVAL"):
         tiny_cfg("MODEL.DFF.KEY_FRAME_INTERVAL", "ten")
+
+
+@pytest.mark.parametrize("key", ["LR_FACTOR", "SCALE_LR_FACTOR"])
+@pytest.mark.parametrize("factor", [-0.1, "10", None])
+def test_bad_flow_lr_factor_is_named(tiny_cfg, key, factor):
+    cfg = tiny_cfg()
+    cfg.MODEL.DFF.FLOW[key] = factor
+    with pytest.raises(ValueError, match=rf"MODEL.DFF.FLOW.{key} \(lr factor\) must be a number"):
+        build_model(cfg)

@@ -88,9 +88,10 @@ def test_eval_only_main_evaluates_and_writes_the_submission(tiny_cfg, tinyvid, t
     assert os.path.isfile(tmp_path / "config.yaml")
 
 
-def test_flow_lr_factor_scales_only_the_flow_network_through_the_schedule(tiny_cfg):
+def test_flow_and_scale_lr_factors_scale_only_f_and_s_through_the_schedule(tiny_cfg):
     cfg = tiny_cfg(
-        "MODEL.DFF.FLOW.LR_FACTOR", 0.1, "SOLVER.BASE_LR", 0.02, "SOLVER.BIAS_LR_FACTOR", 2.0,
+        "MODEL.DFF.FLOW.LR_FACTOR", 0.1, "MODEL.DFF.FLOW.SCALE_LR_FACTOR", 3.0,
+        "SOLVER.BASE_LR", 0.02, "SOLVER.BIAS_LR_FACTOR", 2.0,
         "SOLVER.WARMUP_ITERS", 10, "SOLVER.WARMUP_FACTOR", 0.5,
     )  # fmt: skip
     model = Trainer.build_model(cfg)
@@ -102,7 +103,10 @@ def test_flow_lr_factor_scales_only_the_flow_network_through_the_schedule(tiny_c
     for group in optimizer.param_groups:
         for p in group["params"]:
             expected = 0.02 * (2.0 if names[id(p)].endswith(".bias") else 1.0)
-            expected *= 0.1 if id(p) in flow else 1.0
+            if names[id(p)].startswith("propagation.flow_net.scale_field."):
+                expected *= 3.0
+            elif id(p) in flow:
+                expected *= 0.1
             assert group["lr"] == pytest.approx(0.5 * expected), names[id(p)]  # warm-up start
             seen.add(id(p))
     assert seen == {id(p) for p in model.parameters() if p.requires_grad}
@@ -111,6 +115,8 @@ def test_flow_lr_factor_scales_only_the_flow_network_through_the_schedule(tiny_c
         scheduler.step()
     lrs = {names[id(p)]: g["lr"] for g in optimizer.param_groups for p in g["params"]}
     assert lrs["propagation.flow_net.conv1.conv.weight"] == pytest.approx(0.002)
+    assert lrs["propagation.flow_net.scale_field.weight"] == pytest.approx(0.06)
+    assert lrs["propagation.flow_net.scale_field.bias"] == pytest.approx(0.12)
     assert lrs["backbone.net.body.conv1.weight"] == pytest.approx(0.02)
 
 

@@ -23,6 +23,7 @@ def test_table_takes_each_row_from_its_task():
         "DFF N (l=1)": {"mAP": 20.44, "fps": 10.98},
         "Copy (l=10)": {"mAP": 17.0, "fps": 61.31},
         "SFF-DIS (l=10)": {"mAP": 16.04, "fps": 54.21},
+        "Exact flow (l=10)": {"mAP": 16.55, "fps": 60.0},
     }
     lines = demo_main.table([(seg, det)]).splitlines()
     assert [line.split()[-4:] for line in lines[2:]] == [
@@ -31,8 +32,10 @@ def test_table_takes_each_row_from_its_task():
         ["35.4", "-", "20.4", "11.0"],  # segmentation: DFF at key distance 0
         ["32.7", "23.9", "17.0", "61.3"],
         ["34.4", "21.6", "16.0", "54.2"],
+        ["-", "-", "16.6", "60.0"],  # the oracle row: detection only
     ]
     assert lines[4].startswith("DFF's N, every frame")
+    assert lines[7].startswith("Exact motion (oracle F)")
 
 
 def test_several_seeds_give_mean_and_standard_deviation():
@@ -46,7 +49,14 @@ def test_several_seeds_give_mean_and_standard_deviation():
         det = {
             name: {"mAP": frame_map if name == "Frame" else 10.0, "fps": 4.0 * (i + 1)}
             for i, name in enumerate(
-                ["Frame", "DFF (l=10)", "DFF N (l=1)", "Copy (l=10)", "SFF-DIS (l=10)"]
+                [
+                    "Frame",
+                    "DFF (l=10)",
+                    "DFF N (l=1)",
+                    "Copy (l=10)",
+                    "SFF-DIS (l=10)",
+                    "Exact flow (l=10)",
+                ]
             )
         }
         return seg, det
@@ -56,3 +66,4 @@ def test_several_seeds_give_mean_and_standard_deviation():
     assert lines[2].split()[-8:] == ["32.0", "+-", "2.0", "5.0", "15.0", "+-", "3.0", "4.0"]
     assert lines[3].split()[-8:] == ["30.0", "+-", "0.0", "7.0", "10.0", "+-", "0.0", "8.0"]
     assert lines[4].split()[-8:] == ["31.0", "+-", "0.0", "-", "10.0", "+-", "0.0", "12.0"]
+    assert lines[7].split()[-6:] == ["-", "-", "10.0", "+-", "0.0", "24.0"]
