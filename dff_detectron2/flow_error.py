@@ -4,7 +4,8 @@ Renders videos as the synthetic ImageNet-VID-layout set does (``render_vid_snipp
 objects, motions and frame size, their own seed) and prints, per key distance d = 1 .. l - 1,
 the mean error in feature cells (:func:`dff_common.flow_error.flow_error_by_distance`) of zero
 flow (feature copying), OpenCV's DIS flow and the flow network F of each model given: where the
-flow DFF propagates with is better or worse than not moving the features at all.
+flow DFF propagates with is better or worse than not moving the features at all; then the spread
+of each model's scale field S over the same pairs (whether S learned anything).
 :func:`use_exact_flow` gives a detector the exact motion of a written set's videos in place of
 its flow function (the oracle rows of ``dff_detectron2.table4``).
 
@@ -32,14 +33,21 @@ from dff_detectron2.experiment import SYNTHETIC_BASE
 from dff_detectron2.flow_functions import build_propagation
 from dff_detectron2.load import get_dff_cfg, load_model
 
-__all__ = ["flow_errors", "main", "model_flow_function", "parse_args", "use_exact_flow"]
+__all__ = [
+    "flow_errors",
+    "main",
+    "model_flow_function",
+    "parse_args",
+    "scale_field_spread",
+    "use_exact_flow",
+]
 
 STRIDE = 16  # the feature grid the propagation warps on
 
 
-def model_flow_function(cfg: CfgNode, propagation):
-    """``flow_fn`` of :func:`flow_error_by_distance` for a propagation module F + S + W: the
-    frames normalised as the detector's inputs (``INPUT.FORMAT``, ``PIXEL_MEAN``/``STD``)."""
+def _frame_normaliser(cfg: CfgNode):
+    """``(H, W, 3)`` uint8 RGB -> ``(1, 3, H, W)`` normalised as the detector's inputs
+    (``INPUT.FORMAT``, ``PIXEL_MEAN``/``STD``)."""
     mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(cfg.MODEL.PIXEL_STD).view(1, 3, 1, 1)
 
@@ -48,6 +56,14 @@ def model_flow_function(cfg: CfgNode, propagation):
         image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
         return (image - mean) / std
 
+    return frame
+
+
+def model_flow_function(cfg: CfgNode, propagation):
+    """``flow_fn`` of :func:`flow_error_by_distance` for a propagation module F + S + W: the
+    frames normalised as the detector's inputs (``INPUT.FORMAT``, ``PIXEL_MEAN``/``STD``)."""
+    frame = _frame_normaliser(cfg)
+
     @torch.no_grad()
     def flow_fn(key: np.ndarray, cur: np.ndarray) -> torch.Tensor:
         grid = [math.ceil(n / STRIDE) for n in key.shape[:2]]
@@ -55,6 +71,27 @@ def model_flow_function(cfg: CfgNode, propagation):
         return flow[0]
 
     return flow_fn
+
+
+@torch.no_grad()
+def scale_field_spread(cfg: CfgNode, propagation, videos: list, interval: int) -> dict | None:
+    """Mean, standard deviation, minimum and maximum of the scale field S (Eq. 3) over the
+    cells and channels of the pairs ``(k, k + d)``, d = 1 .. l - 1, of the key frames
+    ``0, l, 2l, ...`` of ``videos``: S at its initial ones has std 0. None without S."""
+    frame, fields = _frame_normaliser(cfg), []
+    for video in videos:
+        for k in range(0, len(video.frames), interval):
+            for i in range(k + 1, min(k + interval, len(video.frames))):
+                key, cur = frame(video.frames[k]), frame(video.frames[i])
+                scale = propagation.eval().flow_and_scale(key, cur)[1]
+                if scale is None:
+                    return None
+                fields.append(scale.flatten())
+    fields = torch.cat(fields)
+    return {
+        "mean": fields.mean().item(), "std": fields.std().item(),
+        "min": fields.min().item(), "max": fields.max().item(),
+    }  # fmt: skip
 
 
 def use_exact_flow(model, videos, round_to_cells: bool = False):
@@ -166,6 +203,11 @@ def main(argv=None) -> dict:
     print(f"{'flow':<{width}} " + " ".join(f"{f'd{d}':>6}" for d in range(1, interval)))
     for label, errors in results.items():
         print(f"{label:<{width}} " + " ".join(f"{errors[d]:6.3f}" for d in range(1, interval)))
+    print("Scale field S over the same pairs' cells and channels (ones: S not learned)")
+    for label, propagation in propagations.items():
+        spread = scale_field_spread(cfg, propagation, videos, interval)
+        numbers = ", ".join(f"{k} {v:.3f}" for k, v in spread.items()) if spread else "no S"
+        print(f"{label:<{width}} {numbers}")
     return results
 
 

@@ -3,7 +3,8 @@
 Trains on the synthetic ImageNet-VID-layout set (``make_synthetic_vid``; written first if
 missing) with ``configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml`` (or ``--config``, e.g. a
 wrapped model-zoo detector) and prints the VID mAP (official protocol), COCO AP50 and frames
-per second of the rows below, then the mAP by key distance of those run by Algorithm 1:
+per second of the rows below, then the mAP by key distance d of those run by Algorithm 1,
+with Frame on the same frames (``i mod l = d``) as the reference:
 
 - Frame: the per-frame network N (Fig. 2a) on every frame;
 - DFF: N_feat on key frames every l = 10 frames, features propagated by the flow network
@@ -67,7 +68,7 @@ from dff_detectron2.experiment import (
 from dff_detectron2.flow_error import use_exact_flow
 from dff_detectron2.train_net import Trainer
 
-__all__ = ["main", "parse_args"]
+__all__ = ["at_key_distances", "main", "parse_args"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -107,6 +108,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def at_key_distances(model, interval: int):
+    """Tag a per-frame model's outputs with the key frame Algorithm 1 would propagate from at
+    ``interval`` (``key_frame_idx``: ``i - i mod l``), so that its mAP by key distance is on
+    the same frames as the DFF rows'."""
+
+    def tag(_, args, outputs):
+        for inputs, output in zip(args[0], outputs):
+            if "frame_idx" in inputs:
+                output["key_frame_idx"] = int(inputs["frame_idx"]) // interval * interval
+
+    model.register_forward_hook(tag)
+    return model
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     setup_logger(name="dff_detectron2")
@@ -132,7 +147,7 @@ def main(argv=None) -> dict:
     dff_final = os.path.join(dff_cfg.OUTPUT_DIR, "model_final.pth")
     train_minutes = (time.perf_counter() - start) / 60
     rows = {
-        "Frame": (frame_cfg, frame_model),
+        "Frame": (frame_cfg, at_key_distances(frame_model, args.interval)),
         f"DFF (l={args.interval})": (dff_cfg, dff_model),
     }
     # the DFF model's N on every frame: what propagation costs DFF (DFF trains N longer)

@@ -62,3 +62,24 @@ def test_command_line():
         flow_error.parse_args(["--weights", "a.pth", "--classes", "unicorn"])
     with pytest.raises(SystemExit):
         flow_error.parse_args(["--weights", "a.pth", "--frames", "1"])
+
+
+def test_the_scale_field_spread_is_that_of_its_values(tiny_cfg, videos):
+    cfg = tiny_cfg()
+    torch.manual_seed(0)
+    propagation = build_model(cfg).propagation
+    initial = flow_error.scale_field_spread(cfg, propagation, videos, interval=3)
+    assert initial == {"mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0}  # ones: not learned
+    head = propagation.flow_net.scale_field  # S = its bias where its weights are zero
+    bias = torch.linspace(0.5, 2.0, head.out_channels)
+    with torch.no_grad():
+        head.bias.copy_(bias)
+    spread = flow_error.scale_field_spread(cfg, propagation, videos, interval=3)
+    # 64x96 frames: F's grid at stride 8 of the 32x48 pair is 4x6; 2 videos of 6 frames, keys
+    # 0 and 3, distances 1 and 2: 8 pairs
+    expected = bias.repeat_interleave(4 * 6 * 8)
+    assert spread["mean"] == pytest.approx(expected.mean().item(), abs=1e-5)
+    assert spread["std"] == pytest.approx(expected.std().item(), abs=1e-5)
+    assert (spread["min"], spread["max"]) == pytest.approx((0.5, 2.0))
+    dis = build_model(tiny_cfg("MODEL.DFF.FLOW.NAME", "DISFlow")).propagation
+    assert flow_error.scale_field_spread(cfg, dis, videos, interval=3) is None

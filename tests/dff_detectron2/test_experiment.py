@@ -76,3 +76,14 @@ def test_table4_command_line():
     assert table4.parse_args(["--data", "d"]).data == "d"
     with pytest.raises(SystemExit):
         table4.parse_args(["--dff-iters", "0"])
+
+
+def test_frame_outputs_are_tagged_with_algorithm_1s_key_frame(tiny_cfg):
+    model = build_model(tiny_cfg("MODEL.DFF.MODE", "frame", "MODEL.DFF.TEST.MODE", "frame"))
+    model = table4.at_key_distances(model.eval(), 4)
+    image = torch.zeros(3, 64, 96, dtype=torch.uint8)
+    with torch.no_grad():
+        outputs = model([{"image": image, "frame_idx": i, "video_id": "v"} for i in (0, 3, 4, 9)])
+        (single,) = model([{"image": image}])  # a frame without an index stays untagged
+    assert [o["key_frame_idx"] for o in outputs] == [0, 0, 4, 8]
+    assert "key_frame_idx" not in single and "instances" in single
