@@ -101,6 +101,10 @@ class FixedIntervalScheduler(KeyFrameScheduler):
     def _decide(self, offsets, flow, scale):
         return [offset >= self.interval for offset in offsets]
 
+    def key_frame(self, frame_idx: int) -> int:
+        """The key frame k that frame ``frame_idx`` of a video is propagated from: i - i mod l."""
+        return int(frame_idx) // self.interval * self.interval
+
     def __repr__(self) -> str:
         return f"FixedIntervalScheduler(interval={self.interval})"
 

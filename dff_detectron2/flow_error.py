@@ -79,11 +79,12 @@ def scale_field_spread(cfg: CfgNode, propagation, videos: list, interval: int) -
     cells and channels of the pairs ``(k, k + d)``, d = 1 .. l - 1, of the key frames
     ``0, l, 2l, ...`` of ``videos``: S at its initial ones has std 0. None without S."""
     frame, fields = _frame_normaliser(cfg), []
+    propagation.eval()
     for video in videos:
         for k in range(0, len(video.frames), interval):
+            key = frame(video.frames[k])
             for i in range(k + 1, min(k + interval, len(video.frames))):
-                key, cur = frame(video.frames[k]), frame(video.frames[i])
-                scale = propagation.eval().flow_and_scale(key, cur)[1]
+                scale = propagation.flow_and_scale(key, frame(video.frames[i]))[1]
                 if scale is None:
                     return None
                 fields.append(scale.flatten())
@@ -121,10 +122,9 @@ def use_exact_flow(model, videos, round_to_cells: bool = False):
         )
     exact = ExactFlow(videos, STRIDE, round_to_cells)
     model.propagation.flow_net, model.propagation.use_scale = exact, False
-    interval = model.scheduler.interval
 
     def key_frame(inputs) -> int:
-        return int(inputs[0]["frame_idx"]) // interval * interval
+        return model.scheduler.key_frame(inputs[0]["frame_idx"])
 
     def select_pair(_, args):
         (inputs,) = args

@@ -52,6 +52,7 @@ from detectron2.utils.logger import setup_logger
 from dff_common.complexity import cost_ratio, speedup
 from dff_common.data.synthetic_vid import replay_synthetic_vid
 from dff_common.reproducibility import seed_everything
+from dff_common.scheduler import FixedIntervalScheduler
 from dff_common.timing import Timer
 from dff_detectron2 import load_model
 from dff_detectron2.experiment import (
@@ -113,10 +114,12 @@ def at_key_distances(model, interval: int):
     ``interval`` (``key_frame_idx``: ``i - i mod l``), so that its mAP by key distance is on
     the same frames as the DFF rows'."""
 
+    schedule = FixedIntervalScheduler(interval)
+
     def tag(_, args, outputs):
         for inputs, output in zip(args[0], outputs):
             if "frame_idx" in inputs:
-                output["key_frame_idx"] = int(inputs["frame_idx"]) // interval * interval
+                output["key_frame_idx"] = schedule.key_frame(inputs["frame_idx"])
 
     model.register_forward_hook(tag)
     return model

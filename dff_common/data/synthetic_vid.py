@@ -126,8 +126,7 @@ def replay_synthetic_vid(root, split: str = "val") -> dict:
             "arguments there) can be replayed: write the set again"
         )
     p = json.loads(path.read_text())
-    counts = {"train": p["num_train_videos"], "val": p["num_val_videos"]}
-    counts["test"] = p["num_test_videos"]
+    counts = {split: p[f"num_{split}_videos"] for split in ("train", "val", "test")}
     if split not in counts:
         raise ValueError(f"split must be one of {list(counts)}, got {split!r}")
     class_ids = [VID_CLASS_NAMES.index(c) for c in p["classes"]]

@@ -26,6 +26,8 @@ def test_fixed_interval_key_frames(interval, expected):
     scheduler = FixedIntervalScheduler(interval)
     assert not scheduler.needs_flow
     assert key_frames(scheduler, 7) == expected
+    latest = [max(k for k in expected if k <= i) for i in range(7)]  # each frame's key frame
+    assert [scheduler.key_frame(i) for i in range(7)] == latest  # the schedule's closed form
     assert scheduler.is_key([1, interval, interval + 1]) == [interval == 1, True, True]
 
 
