@@ -7,14 +7,17 @@ per second of the rows below, then the mAP by key distance d of those run by Alg
 with Frame on the same frames (``i mod l = d``) as the reference:
 
 - Frame: the per-frame network N (Fig. 2a) on every frame;
+- Frame (+it): Frame trained ``--dff-iters`` more on single frames with DFF's fine-tuning
+  schedule, the control for DFF's longer training of N: the two have seen the same
+  iterations at the same learning rates, as the paper's Frame and DFF do;
 - DFF: N_feat on key frames every l = 10 frames, features propagated by the flow network
   (pre-trained on the synthetic Flying-Chairs-layout set, then trained end to end, Fig. 2b);
 - DFF N (l=1): the DFF model's N on every frame, the control for its longer training of N;
 - DFF N copy: the DFF model's N with the key frame's features reused unchanged (zero flow),
   the control for its trained flow;
-- Copy: the Frame network with the key frame's features reused unchanged (zero flow);
-- SFF: the Frame network with OpenCV DIS flow (hand-crafted, not trained; Table 3);
-- Exact flow: the Frame network with the exact motion of the validation videos (the set
+- Copy: Frame (+it)'s network with the key frame's features reused unchanged (zero flow);
+- SFF: Frame (+it)'s network with OpenCV DIS flow (hand-crafted, not trained; Table 3);
+- Exact flow: Frame (+it)'s network with the exact motion of the validation videos (the set
   rendered again from its seed, :func:`~dff_detectron2.flow_error.use_exact_flow`), what the
   best possible F gives; "whole cells": that flow rounded to whole feature cells, a warp that
   moves features without interpolating them.
@@ -23,16 +26,19 @@ Frame trains ``--frame-iters`` iterations. DFF starts from the final Frame model
 the paper's ImageNet initialisation of N_feat; F from the flow pre-training) and is trained
 end to end on pairs for ``--dff-iters`` iterations at a tenth of the Frame learning rate, the
 flow network at a further ``MODEL.DFF.FLOW.LR_FACTOR`` (0.1 in the synthetic config); at the
-Frame rate the fine-tuning wrecked N (15 mAP per frame). Speeds are model time per frame
-(data loading excluded), batch 1, on this machine.
+Frame rate the fine-tuning wrecked N (15 mAP per frame). Frame (+it) continues Frame on
+single frames with that same schedule: compare DFF with it (on 192x256 frames the 150 extra
+iterations alone raised Frame from 34.9 to 51.5 mAP). Speeds are model time per frame (data
+loading excluded), batch 1, on this machine.
 
 ``--train-videos`` defaults to 64: with 16 the flow network learned the training videos (a
 400-iteration DFF: mAP with its flow 55.9 against 51.5 copying on the training videos, 18.1
 against 20.6 on the validation videos), with 64 it generalises; Frame is then weaker after
 the same iterations (the README has the runs).
 
-Existing ``<output>/{frame,dff}/model_final.pth`` are reused unless ``--retrain``. The numbers
-also go to ``<output>/results.json``. The steps are the functions of
+Existing ``<output>/{frame,frame-ft,dff}/model_final.pth`` are reused unless ``--retrain``.
+The numbers also go to ``<output>/results.json`` (``tools/seed_table.py`` makes the README's
+tables of several seeds' files). The steps are the functions of
 :mod:`dff_detectron2.experiment`; the part costs of Eq. 5 come from
 :func:`~dff_detectron2.experiment.part_costs`.
 
@@ -69,7 +75,7 @@ from dff_detectron2.experiment import (
 from dff_detectron2.flow_error import use_exact_flow
 from dff_detectron2.train_net import Trainer
 
-__all__ = ["at_key_distances", "main", "parse_args"]
+__all__ = ["at_key_distances", "main", "parse_args", "train_runs"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -125,6 +131,33 @@ def at_key_distances(model, interval: int):
     return model
 
 
+def train_runs(args: argparse.Namespace, cfg) -> dict:
+    """Train (or reuse) Frame, its control and DFF: ``{run: (config, model, final weights)}``.
+
+    ``frame`` trains ``--frame-iters`` iterations; ``frame-ft`` (the Frame (+it) row) and
+    ``dff`` both start from its final model with the same fine-tuning schedule
+    (:func:`~dff_detectron2.experiment.schedule_opts`), on single frames and on pairs.
+
+    Args:
+        args (Namespace): :func:`parse_args`'s.
+        cfg (Callable): ``cfg(run, *opts)``, the run's config under ``args.output``.
+    """
+    frame_opts = ("MODEL.DFF.MODE", "frame", "MODEL.DFF.TEST.MODE", "frame")
+    frame_cfg = cfg("frame", *frame_opts, *schedule_opts(args.frame_iters, base=args.config))
+    frame_final = os.path.join(frame_cfg.OUTPUT_DIR, "model_final.pth")
+    trained = {"frame": (frame_cfg, train_or_load(frame_cfg, args.retrain), frame_final)}
+    finetune = schedule_opts(args.dff_iters, finetune=True, base=args.config)
+    runs = {
+        "frame-ft": (cfg("frame-ft", *frame_opts, *finetune), ""),
+        "dff": (cfg("dff", *finetune), args.flow_weights),
+    }
+    for run, (run_cfg, flow_weights) in runs.items():
+        run_cfg = start_from(run_cfg, frame_final, flow_weights)
+        final = os.path.join(run_cfg.OUTPUT_DIR, "model_final.pth")
+        trained[run] = (run_cfg, train_or_load(run_cfg, args.retrain), final)
+    return trained
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     setup_logger(name="dff_detectron2")
@@ -140,32 +173,31 @@ def main(argv=None) -> dict:
         )
 
     start = time.perf_counter()
-    frame_opts = ("MODEL.DFF.MODE", "frame", "MODEL.DFF.TEST.MODE", "frame")
-    frame_cfg = cfg("frame", *frame_opts, *schedule_opts(args.frame_iters, base=args.config))
-    frame_model = train_or_load(frame_cfg, args.retrain)
-    frame_final = os.path.join(frame_cfg.OUTPUT_DIR, "model_final.pth")
-    dff_schedule = schedule_opts(args.dff_iters, finetune=True, base=args.config)
-    dff_cfg = start_from(cfg("dff", *dff_schedule), frame_final, args.flow_weights)
-    dff_model = train_or_load(dff_cfg, args.retrain)
-    dff_final = os.path.join(dff_cfg.OUTPUT_DIR, "model_final.pth")
+    trained = train_runs(args, cfg)
+    frame_cfg, frame_model, _ = trained["frame"]
+    control_cfg, control_model, control_final = trained["frame-ft"]
+    dff_cfg, dff_model, dff_final = trained["dff"]
     train_minutes = (time.perf_counter() - start) / 60
+    control = f"Frame (+{args.dff_iters} it)"
     rows = {
         "Frame": (frame_cfg, at_key_distances(frame_model, args.interval)),
+        control: (control_cfg, at_key_distances(control_model, args.interval)),
         f"DFF (l={args.interval})": (dff_cfg, dff_model),
     }
-    # the DFF model's N on every frame: what propagation costs DFF (DFF trains N longer)
+    # the DFF model's N on every frame: what propagation costs DFF
     per_frame = cfg("dff-per-frame", "MODEL.DFF.TEST.MODE", "frame")
     rows["DFF N (l=1)"] = (per_frame, load_model(per_frame, dff_final))
     # ... and with zero flow: whether its trained flow beats reusing the key frame's features
     dff_copy = cfg("dff-copy", "MODEL.DFF.FLOW.NAME", "ZeroFlow")
     rows[f"DFF N copy (l={args.interval})"] = (dff_copy, load_model(dff_copy, dff_final))
-    for flow, label in (("ZeroFlow", "Copy"), ("DISFlow", "SFF-DIS")):  # Frame's N, untrained F
+    # Frame (+it)'s N, as much trained as DFF's, with an untrained F
+    for flow, label in (("ZeroFlow", "Copy"), ("DISFlow", "SFF-DIS")):
         untrained = cfg(label.lower(), "MODEL.DFF.FLOW.NAME", flow)
-        rows[f"{label} (l={args.interval})"] = (untrained, load_model(untrained, frame_final))
+        rows[f"{label} (l={args.interval})"] = (untrained, load_model(untrained, control_final))
     videos = replay_synthetic_vid(args.data, "val")
     for label, round_to_cells in (("Exact flow", False), ("Exact flow cells", True)):
         exact = cfg(label.lower().replace(" ", "-"), "MODEL.DFF.FLOW.NAME", "ZeroFlow")
-        model = use_exact_flow(load_model(exact, frame_final), videos, round_to_cells)
+        model = use_exact_flow(load_model(exact, control_final), videos, round_to_cells)
         rows[f"{label} (l={args.interval})"] = (exact, model)
     results = {label: evaluate(c, model) for label, (c, model) in rows.items()}
     lines = [

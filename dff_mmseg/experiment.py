@@ -59,6 +59,7 @@ TRAININGS = {
     "dff-fixf": ("dff-fixf_r50-flownet_1xb2-200it" + SYNTH, 200, "frame"),
     "frame-quick": ("frame_r50_1xb2-200it" + SYNTH, 200, None),
     "dff-ft-quick": ("dff-ft_r50-flownet_1xb2-100it" + SYNTH, 100, "frame-quick"),
+    "frame-ft-quick": ("frame-ft_r50_1xb2-100it" + SYNTH, 100, "frame-quick"),
     # a wrapped mmseg zoo model (SegFormer MiT-B0 from its unchanged config)
     "frame-segformer": ("frame_segformer-mit-b0_1xb2-200it" + SYNTH, 200, None),
     "dff-segformer": ("dff_segformer-mit-b0-flownet_1xb2-100it" + SYNTH, 100, "frame-segformer"),
@@ -75,11 +76,13 @@ METHODS = {
     "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame"),
     "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame"),
 }
+# copying and SFF on the control's N, as much trained as DFF's
 QUICK_METHODS = {
     "Frame": ("frame_r50_1xb2-200it" + SYNTH, "frame-quick"),
+    "Frame (+100 it)": ("frame-ft_r50_1xb2-100it" + SYNTH, "frame-ft-quick"),
     "DFF (N from Frame)": ("dff-ft_r50-flownet_1xb2-100it" + SYNTH, "dff-ft-quick"),
-    "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame-quick"),
-    "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame-quick"),
+    "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame-ft-quick"),
+    "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame-ft-quick"),
 }
 ZOO_METHODS = {
     "SegFormer Frame": ("frame_segformer-mit-b0_1xb2-200it" + SYNTH, "frame-segformer"),

@@ -19,8 +19,9 @@
    and frames per second, with the time per frame of N_feat, F + S, W and N_task; the
    numbers also go to ``<work-dir>/results.json``.
 
-``--quick`` (the README's demo) trains Frame 200 iterations and DFF from Frame 100, on a
-smaller set (20 train / 10 val snippets), and reports Frame, DFF, copying and SFF only.
+``--quick`` (the README's demo) trains Frame 200 iterations and DFF from Frame 100 (and Frame
++100 iterations on single frames as its control, whose N copying and SFF use), on a smaller
+set (20 train / 10 val snippets), and reports Frame, its control, DFF, copying and SFF only.
 ``--zoo`` reports the same comparison (Frame, DFF from Frame, copying) for a wrapped mmseg zoo
 model instead, SegFormer MiT-B0 from its unchanged zoo config (Frame 200 iterations, DFF
 100).
@@ -56,7 +57,7 @@ from .experiment import (
 __all__ = ["main", "parse_args"]
 
 RUNS = ("frame", "dff", "dff-ft", "frame-ft", "dff-fixn", "dff-fixf")
-QUICK_RUNS = ("frame-quick", "dff-ft-quick")
+QUICK_RUNS = ("frame-quick", "dff-ft-quick", "frame-ft-quick")
 ZOO_RUNS = ("frame-segformer", "dff-segformer")
 
 

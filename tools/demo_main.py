@@ -80,6 +80,8 @@ def run_side_by_side(jobs: dict[str, list[str]], log_dir: Path) -> None:
 
 ROWS = (  # (label, segmentation row (or (row, metric)), detection row); None: not run there
     ("Frame (per-frame N)", "Frame", "Frame"),
+    # the same N trained on single frames as long as DFF's: the row DFF is measured against
+    ("Frame, trained as DFF", "Frame (+100 it)", "Frame (+150 it)"),
     ("DFF", "DFF (N from Frame)", "DFF (l=10)"),
     # segmentation: DFF's N on every frame is DFF at key distance 0
     ("DFF's N, every frame", ("DFF (N from Frame)", "mIoU_d0"), "DFF N (l=1)"),

@@ -78,6 +78,31 @@ def test_table4_command_line():
         table4.parse_args(["--dff-iters", "0"])
 
 
+def test_frame_control_and_dff_start_from_frame_with_one_schedule(tmp_path, monkeypatch):
+    """Frame (+it), the control, is Frame trained on single frames exactly as DFF is on pairs:
+    same initial weights, iterations, lr, steps and warm-up (the paper's Frame and DFF)."""
+    trained = []
+    monkeypatch.setattr(table4, "train_or_load", lambda cfg, retrain: trained.append(cfg) or cfg)
+    args = table4.parse_args(["--output", str(tmp_path), "--flow-weights", "", "--dff-iters", "40"])
+
+    def cfg(name, *opts):
+        return synthetic_cfg(str(tmp_path / name), args.interval, args.seed, None, opts)
+
+    runs = table4.train_runs(args, cfg)
+    assert [c.OUTPUT_DIR for c in trained] == [str(tmp_path / r) for r in runs]
+    assert list(runs) == ["frame", "frame-ft", "dff"]
+    frame, control, dff = (runs[r][0] for r in runs)
+    frame_final = str(tmp_path / "frame" / "model_final.pth")
+    assert runs["frame"][2] == frame_final and frame.SOLVER.MAX_ITER == 600
+    assert control.MODEL.WEIGHTS == dff.MODEL.WEIGHTS == frame_final
+    for key in ("MAX_ITER", "STEPS", "BASE_LR", "WARMUP_ITERS"):
+        assert control.SOLVER[key] == dff.SOLVER[key], key
+    assert (dff.SOLVER.MAX_ITER, dff.SOLVER.BASE_LR) == (40, pytest.approx(0.002))
+    assert (control.MODEL.DFF.MODE, control.MODEL.DFF.TEST.MODE) == ("frame", "frame")
+    assert dff.MODEL.DFF.MODE == "dff"
+    assert runs["frame-ft"][2] == str(tmp_path / "frame-ft" / "model_final.pth")
+
+
 def test_frame_outputs_are_tagged_with_algorithm_1s_key_frame(tiny_cfg):
     model = build_model(tiny_cfg("MODEL.DFF.MODE", "frame", "MODEL.DFF.TEST.MODE", "frame"))
     model = table4.at_key_distances(model.eval(), 4)

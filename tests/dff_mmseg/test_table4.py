@@ -119,3 +119,22 @@ def test_zoo_rows_are_the_segformer_zoo_model_trained_frame_then_dff():
     frame, dff = (experiment.TRAININGS[run] for run in table4.ZOO_RUNS)
     assert dff[2] == "frame-segformer" and frame[2] is None  # DFF starts from Frame
     assert not experiment.learns_flow(frame[0]) and experiment.learns_flow(dff[0])
+
+
+def test_quick_frame_control_is_trained_as_dff_and_copying_uses_it():
+    """The demo's Frame (+100 it): Frame's model trained on single frames with DFF's
+    fine-tuning schedule (same start, iterations, lr and milestones), and the N that copying
+    and SFF propagate with."""
+    control, dff = (experiment.TRAININGS[run] for run in ("frame-ft-quick", "dff-ft-quick"))
+    assert control[1:] == dff[1:] == (100, "frame-quick")
+    assert {"frame-ft-quick", "dff-ft-quick", "frame-quick"} == set(table4.QUICK_RUNS)
+    schedules = [Config.fromfile(str(experiment.CONFIGS / c[0])) for c in (control, dff)]
+    for key in ("param_scheduler", "train_cfg"):
+        assert schedules[0][key] == schedules[1][key], key
+    assert schedules[0].optim_wrapper.optimizer == schedules[1].optim_wrapper.optimizer
+    assert schedules[0].param_scheduler[0]["milestones"] == [75]
+    assert not experiment.learns_flow(control[0])
+    for method in ("Copy (zero flow)", "SFF (DIS flow)"):
+        assert experiment.QUICK_METHODS[method][1] == "frame-ft-quick"
+    for _, run in experiment.QUICK_METHODS.values():
+        assert run in table4.QUICK_RUNS

@@ -13,12 +13,14 @@ SPEC.loader.exec_module(demo_main)
 def test_table_takes_each_row_from_its_task():
     seg = {
         "Frame": {"mIoU": 35.19, "fps": 5.52},
+        "Frame (+100 it)": {"mIoU": 35.6, "fps": 5.4},
         "DFF (N from Frame)": {"mIoU": 34.9, "mIoU_d0": 35.36, "fps": 7.38},
         "Copy (zero flow)": {"mIoU": 32.7, "fps": 23.88},
         "SFF (DIS flow)": {"mIoU": 34.36, "fps": 21.64},
     }
     det = {
         "Frame": {"mAP": 19.14, "fps": 10.2},
+        "Frame (+150 it)": {"mAP": 21.04, "fps": 10.1},
         "DFF (l=10)": {"mAP": 17.2, "fps": 28.16},
         "DFF N (l=1)": {"mAP": 20.44, "fps": 10.98},
         "Copy (l=10)": {"mAP": 17.0, "fps": 61.31},
@@ -28,20 +30,23 @@ def test_table_takes_each_row_from_its_task():
     lines = demo_main.table([(seg, det)]).splitlines()
     assert [line.split()[-4:] for line in lines[2:]] == [
         ["35.2", "5.5", "19.1", "10.2"],
+        ["35.6", "5.4", "21.0", "10.1"],  # the control: Frame trained as long as DFF
         ["34.9", "7.4", "17.2", "28.2"],
         ["35.4", "-", "20.4", "11.0"],  # segmentation: DFF at key distance 0
         ["32.7", "23.9", "17.0", "61.3"],
         ["34.4", "21.6", "16.0", "54.2"],
         ["-", "-", "16.6", "60.0"],  # the oracle row: detection only
     ]
-    assert lines[4].startswith("DFF's N, every frame")
-    assert lines[7].startswith("Exact motion (oracle F)")
+    assert lines[3].startswith("Frame, trained as DFF")
+    assert lines[5].startswith("DFF's N, every frame")
+    assert lines[8].startswith("Exact motion (oracle F)")
 
 
 def test_several_seeds_give_mean_and_standard_deviation():
     def run(frame_miou, frame_map):
         seg = {
             "Frame": {"mIoU": frame_miou, "fps": 5.0},
+            "Frame (+100 it)": {"mIoU": 33.0, "fps": 5.0},
             "DFF (N from Frame)": {"mIoU": 30.0, "mIoU_d0": 31.0, "fps": 7.0},
             "Copy (zero flow)": {"mIoU": 28.0, "fps": 20.0},
             "SFF (DIS flow)": {"mIoU": 29.0, "fps": 19.0},
@@ -51,6 +56,7 @@ def test_several_seeds_give_mean_and_standard_deviation():
             for i, name in enumerate(
                 [
                     "Frame",
+                    "Frame (+150 it)",
                     "DFF (l=10)",
                     "DFF N (l=1)",
                     "Copy (l=10)",
@@ -64,6 +70,7 @@ def test_several_seeds_give_mean_and_standard_deviation():
     lines = demo_main.table([run(30.0, 12.0), run(34.0, 18.0), run(32.0, 15.0)]).splitlines()
     # mean and sample standard deviation: 32 +- 2 mIoU, 15 +- 3 mAP; fps: the mean
     assert lines[2].split()[-8:] == ["32.0", "+-", "2.0", "5.0", "15.0", "+-", "3.0", "4.0"]
-    assert lines[3].split()[-8:] == ["30.0", "+-", "0.0", "7.0", "10.0", "+-", "0.0", "8.0"]
-    assert lines[4].split()[-8:] == ["31.0", "+-", "0.0", "-", "10.0", "+-", "0.0", "12.0"]
-    assert lines[7].split()[-6:] == ["-", "-", "10.0", "+-", "0.0", "24.0"]
+    assert lines[3].split()[-8:] == ["33.0", "+-", "0.0", "5.0", "10.0", "+-", "0.0", "8.0"]
+    assert lines[4].split()[-8:] == ["30.0", "+-", "0.0", "7.0", "10.0", "+-", "0.0", "12.0"]
+    assert lines[5].split()[-8:] == ["31.0", "+-", "0.0", "-", "10.0", "+-", "0.0", "16.0"]
+    assert lines[8].split()[-6:] == ["-", "-", "10.0", "+-", "0.0", "28.0"]
