@@ -25,21 +25,22 @@ def _cell(values: list[float]) -> str:
 
 
 def seed_table(runs: list[dict], columns: list[str]) -> str:
-    """Rows of the first run, in its order: each column as mean +- std over ``runs``, the
-    mean fps (blank where a row has none) and the per-seed values of ``columns[0]``.
+    """Rows of the first run, in its order: each column as mean +- std over ``runs`` ("-"
+    where the row has none), the mean fps (blank where it has none) and the per-seed values of
+    ``columns[0]``.
 
     Raises:
-        KeyError: naming the row and the column missing from a run.
+        KeyError: naming the row and the column that some runs have and others not.
     """
-    header = ["method", *(c.removeprefix("mAP_") for c in columns), "fps", "per seed"]
+    header = ["method", *(c.split("_", 1)[-1] for c in columns), "fps", "per seed"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * len(columns) + "---:|---|"]
     for row in runs[0]:
         cells = [row]
         for column in columns:
-            try:
-                cells.append(_cell([run[row][column] for run in runs]))
-            except KeyError as e:
-                raise KeyError(f"row {row!r}: no {column!r} in every run ({e})") from None
+            values = [run[row][column] for run in runs if column in run[row]]
+            if values and len(values) < len(runs):
+                raise KeyError(f"row {row!r}: {column!r} in {len(values)} of {len(runs)} runs")
+            cells.append(_cell(values) if values else "-")
         fps = [run[row]["fps"] for run in runs if "fps" in run[row]]
         cells.append(f"{statistics.fmean(fps):.1f}" if len(fps) == len(runs) else "")
         cells.append(" / ".join(f"{run[row][columns[0]]:.1f}" for run in runs))
