@@ -32,7 +32,12 @@ def seed_table(runs: list[dict], columns: list[str]) -> str:
     Raises:
         KeyError: naming the row and the column that some runs have and others not.
     """
-    header = ["method", *(c.split("_", 1)[-1] for c in columns), "fps", "per seed"]
+    header = [
+        "method",
+        *(c.removeprefix("mAP_").removeprefix("mIoU_") for c in columns),
+        "fps",
+        "per seed",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * len(columns) + "---:|---|"]
     for row in runs[0]:
         cells = [row]
