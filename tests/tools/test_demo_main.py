@@ -74,3 +74,15 @@ def test_several_seeds_give_mean_and_standard_deviation():
     assert lines[4].split()[-8:] == ["30.0", "+-", "0.0", "7.0", "10.0", "+-", "0.0", "12.0"]
     assert lines[5].split()[-8:] == ["31.0", "+-", "0.0", "-", "10.0", "+-", "0.0", "16.0"]
     assert lines[8].split()[-6:] == ["-", "-", "10.0", "+-", "0.0", "28.0"]
+
+
+def test_rows_name_the_rows_the_two_table4_tools_write():
+    from dff_detectron2 import table4 as det_table4
+    from dff_mmseg.experiment import QUICK_METHODS
+
+    det_iters = det_table4.parse_args([]).dff_iters
+    for label, seg, _ in demo_main.ROWS:
+        seg_row = seg[0] if isinstance(seg, tuple) else seg
+        assert seg_row is None or seg_row in QUICK_METHODS, label
+    (control,) = (det for label, _, det in demo_main.ROWS if label == "Frame, trained as DFF")
+    assert control == f"Frame (+{det_iters} it)"
