@@ -40,15 +40,16 @@ def seed_table(runs: list[dict], columns: list[str]) -> str:
     ]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * len(columns) + "---:|---|"]
     for row in runs[0]:
-        cells = [row]
+        cells, per_column = [row], []
         for column in columns:
             values = [run[row][column] for run in runs if column in run[row]]
             if values and len(values) < len(runs):
                 raise KeyError(f"row {row!r}: {column!r} in {len(values)} of {len(runs)} runs")
             cells.append(_cell(values) if values else "-")
+            per_column.append(values)
         fps = [run[row]["fps"] for run in runs if "fps" in run[row]]
         cells.append(f"{statistics.fmean(fps):.1f}" if len(fps) == len(runs) else "")
-        cells.append(" / ".join(f"{run[row][columns[0]]:.1f}" for run in runs))
+        cells.append(" / ".join(f"{v:.1f}" for v in per_column[0]) or "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
