@@ -59,36 +59,31 @@ def _frame_normaliser(cfg: CfgNode):
     return frame
 
 
-def model_flow_function(cfg: CfgNode, propagation):
+def model_flow_function(cfg: CfgNode, propagation, scales: list | None = None):
     """``flow_fn`` of :func:`flow_error_by_distance` for a propagation module F + S + W: the
-    frames normalised as the detector's inputs (``INPUT.FORMAT``, ``PIXEL_MEAN``/``STD``)."""
+    frames normalised as the detector's inputs (``INPUT.FORMAT``, ``PIXEL_MEAN``/``STD``).
+    ``scales``, when given, collects each call's scale field S on the feature grid (flattened;
+    nothing without S), so that one pass over the pairs measures both F and S."""
     frame = _frame_normaliser(cfg)
 
     @torch.no_grad()
     def flow_fn(key: np.ndarray, cur: np.ndarray) -> torch.Tensor:
         grid = [math.ceil(n / STRIDE) for n in key.shape[:2]]
-        flow, _ = propagation.flow_and_scale(frame(key), frame(cur), feat_size=grid)
+        flow, scale = propagation.flow_and_scale(frame(key), frame(cur), feat_size=grid)
+        if scales is not None and scale is not None:
+            scales.append(scale.flatten())
         return flow[0]
 
     return flow_fn
 
 
-@torch.no_grad()
-def scale_field_spread(cfg: CfgNode, propagation, videos: list, interval: int) -> dict | None:
+def scale_field_spread(scales: list) -> dict | None:
     """Mean, standard deviation, minimum and maximum of the scale field S (Eq. 3) over the
-    cells and channels of the pairs ``(k, k + d)``, d = 1 .. l - 1, of the key frames
-    ``0, l, 2l, ...`` of ``videos``: S at its initial ones has std 0. None without S."""
-    frame, fields = _frame_normaliser(cfg), []
-    propagation.eval()
-    for video in videos:
-        for k in range(0, len(video.frames), interval):
-            key = frame(video.frames[k])
-            for i in range(k + 1, min(k + interval, len(video.frames))):
-                scale = propagation.flow_and_scale(key, frame(video.frames[i]))[1]
-                if scale is None:
-                    return None
-                fields.append(scale.flatten())
-    fields = torch.cat(fields)
+    cells and channels of ``scales`` (:func:`model_flow_function`'s): S at its initial ones
+    has std 0. None when there are none (a model without S)."""
+    if not scales:
+        return None
+    fields = torch.cat(scales)
     return {
         "mean": fields.mean().item(), "std": fields.std().item(),
         "min": fields.min().item(), "max": fields.max().item(),
@@ -151,17 +146,20 @@ def _zero_flow(key: np.ndarray, cur: np.ndarray) -> torch.Tensor:
     return torch.zeros(2, *(math.ceil(n / STRIDE) for n in key.shape[:2]))
 
 
-def flow_errors(cfg: CfgNode, propagations: dict, videos: list, interval: int) -> dict:
-    """``{label: {d: error}}`` for zero flow, DIS and each ``{label: propagation}``."""
+def flow_errors(cfg: CfgNode, propagations: dict, videos: list, interval: int) -> tuple:
+    """``{label: {d: error}}`` for zero flow, DIS and each ``{label: propagation}``, and
+    ``{label: scale_field_spread}`` of each propagation's S over the same pairs (one pass)."""
     dis = build_propagation(get_dff_cfg(cfg, ["MODEL.DFF.FLOW.NAME", "DISFlow"]), [1])
     flow_fns = {"zero flow": _zero_flow, "DIS": model_flow_function(cfg, dis)}
+    scales = {label: [] for label in propagations}
     for label, propagation in propagations.items():
-        flow_fns[label] = model_flow_function(cfg, propagation.eval())
+        flow_fns[label] = model_flow_function(cfg, propagation.eval(), scales[label])
     distances = range(1, interval)
-    return {
+    errors = {
         label: flow_error_by_distance(flow_fn, videos, distances, interval, STRIDE)
         for label, flow_fn in flow_fns.items()
     }
+    return errors, {label: scale_field_spread(fields) for label, fields in scales.items()}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -194,7 +192,7 @@ def main(argv=None) -> dict:
     videos = [
         render_vid_snippet(rng, args.frames, *args.size, class_ids) for _ in range(args.videos)
     ]
-    results = flow_errors(cfg, propagations, videos, interval)
+    results, spreads = flow_errors(cfg, propagations, videos, interval)
     print(
         f"Mean end-point error against the exact motion, feature cells (stride {STRIDE}), "
         f"{args.videos} rendered videos of {args.frames} frames, l = {interval}"
@@ -204,8 +202,7 @@ def main(argv=None) -> dict:
     for label, errors in results.items():
         print(f"{label:<{width}} " + " ".join(f"{errors[d]:6.3f}" for d in range(1, interval)))
     print("Scale field S over the same pairs' cells and channels (ones: S not learned)")
-    for label, propagation in propagations.items():
-        spread = scale_field_spread(cfg, propagation, videos, interval)
+    for label, spread in spreads.items():
         numbers = ", ".join(f"{k} {v:.3f}" for k, v in spread.items()) if spread else "no S"
         print(f"{label:<{width}} {numbers}")
     return results

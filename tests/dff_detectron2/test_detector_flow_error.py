@@ -23,7 +23,8 @@ def test_a_dis_model_measures_as_the_dis_row_and_zero_flow_as_the_motion(
     cfg = tiny_cfg("MODEL.DFF.FLOW.NAME", "DISFlow", "INPUT.FORMAT", input_format)
     torch.manual_seed(0)
     model = build_model(cfg)
-    results = flow_error.flow_errors(cfg, {"model": model.propagation}, videos, interval=3)
+    results, spreads = flow_error.flow_errors(cfg, {"model": model.propagation}, videos, 3)
+    assert spreads == {"model": None}  # DIS has no scale field
     assert list(results) == ["zero flow", "DIS", "model"] and list(results["DIS"]) == [1, 2]
     assert results["model"] == results["DIS"]  # the frames reach DIS in the model's colours
     motion = np.mean(
@@ -65,21 +66,24 @@ def test_command_line():
 
 
 def test_the_scale_field_spread_is_that_of_its_values(tiny_cfg, videos):
+    """S's spread over the pairs whose flow error is measured, from the same pass."""
     cfg = tiny_cfg()
     torch.manual_seed(0)
     propagation = build_model(cfg).propagation
-    initial = flow_error.scale_field_spread(cfg, propagation, videos, interval=3)
-    assert initial == {"mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0}  # ones: not learned
+
+    def spread():
+        return flow_error.flow_errors(cfg, {"m": propagation}, videos, interval=3)[1]["m"]
+
+    assert spread() == {"mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0}  # ones: not learned
     head = propagation.flow_net.scale_field  # S = its bias where its weights are zero
     bias = torch.linspace(0.5, 2.0, head.out_channels)
     with torch.no_grad():
         head.bias.copy_(bias)
-    spread = flow_error.scale_field_spread(cfg, propagation, videos, interval=3)
-    # 64x96 frames: F's grid at stride 8 of the 32x48 pair is 4x6; 2 videos of 6 frames, keys
-    # 0 and 3, distances 1 and 2: 8 pairs
+    learned = spread()
+    # 64x96 frames: the stride-16 grid is 4x6; 2 videos of 6 frames, keys 0 and 3, distances
+    # 1 and 2: 8 pairs
     expected = bias.repeat_interleave(4 * 6 * 8)
-    assert spread["mean"] == pytest.approx(expected.mean().item(), abs=1e-5)
-    assert spread["std"] == pytest.approx(expected.std().item(), abs=1e-5)
-    assert (spread["min"], spread["max"]) == pytest.approx((0.5, 2.0))
-    dis = build_model(tiny_cfg("MODEL.DFF.FLOW.NAME", "DISFlow")).propagation
-    assert flow_error.scale_field_spread(cfg, dis, videos, interval=3) is None
+    assert learned["mean"] == pytest.approx(expected.mean().item(), abs=1e-5)
+    assert learned["std"] == pytest.approx(expected.std().item(), abs=1e-5)
+    assert (learned["min"], learned["max"]) == pytest.approx((0.5, 2.0))
+    assert flow_error.scale_field_spread([]) is None
