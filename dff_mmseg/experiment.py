@@ -72,9 +72,10 @@ METHODS = {
     "DFF (N from Frame)": ("dff-ft_r50-flownet_1xb2-200it" + SYNTH, "dff-ft"),
     "DFF fix N": ("dff-fixn_r50-flownet_1xb2-200it" + SYNTH, "dff-fixn"),
     "DFF fix F": ("dff-fixf_r50-flownet_1xb2-200it" + SYNTH, "dff-fixf"),
-    "DFF separate": ("dff_r50-flownet_1xb2-400it" + SYNTH, "frame"),
-    "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame"),
-    "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame"),
+    # Table 3's separate training, copying and SFF on the control's N, as much trained as DFF's
+    "DFF separate": ("dff_r50-flownet_1xb2-400it" + SYNTH, "frame-ft"),
+    "Copy (zero flow)": ("copy_r50-zeroflow_1xb2-400it" + SYNTH, "frame-ft"),
+    "SFF (DIS flow)": ("sff_r50-dis_1xb2-400it" + SYNTH, "frame-ft"),
 }
 # copying and SFF on the control's N, as much trained as DFF's
 QUICK_METHODS = {

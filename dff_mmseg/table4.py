@@ -12,8 +12,9 @@
    single frames as its control), and from Frame, as that run, *DFF fix N* (only F trained)
    and *DFF fix F* (only N trained);
 3. evaluates with the Sec. 5.2 protocol (the l pairs (k, i), k = i-l+1 .. i, of every
-   annotated val frame; Frame on (i, i)) those, and with Frame's N (Table 3): DFF separate
-   (F from the flow pre-training only), feature copying (zero flow) and SFF (OpenCV DIS);
+   annotated val frame; Frame on (i, i)) those, and with the N of Frame +200 iterations, as
+   much trained as DFF's (Table 3): DFF separate (F from the flow pre-training only), feature
+   copying (zero flow) and SFF (OpenCV DIS);
 4. times Algorithm 1 over every frame of the val snippets (batch 1, frames already decoded
    and normalised, so only the networks are timed) and prints mIoU, mIoU per key distance
    and frames per second, with the time per frame of N_feat, F + S, W and N_task; the

@@ -138,3 +138,14 @@ def test_quick_frame_control_is_trained_as_dff_and_copying_uses_it():
         assert experiment.QUICK_METHODS[method][1] == "frame-ft-quick"
     for _, run in experiment.QUICK_METHODS.values():
         assert run in table4.QUICK_RUNS
+
+
+def test_full_table_propagates_the_controls_n():
+    """The full table's Frame (+200 it) has DFF (N from Frame)'s start and iterations; the
+    rows with an untrained or separately trained F (separate, copying, SFF) use its N."""
+    control, dff = (experiment.TRAININGS[run] for run in ("frame-ft", "dff-ft"))
+    assert control[1:] == dff[1:] == (200, "frame")
+    for method in ("DFF separate", "Copy (zero flow)", "SFF (DIS flow)"):
+        assert experiment.METHODS[method][1] == "frame-ft", method
+    for _, run in experiment.METHODS.values():
+        assert run in table4.RUNS
