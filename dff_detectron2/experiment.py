@@ -10,6 +10,7 @@ of Eq. 5 in milliseconds and multiply-adds (:func:`part_costs`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import log_every_n_seconds
 
 from dff_common.complexity import PartCosts, measure_complexity
-from dff_common.data.synthetic_vid import make_synthetic_vid
+from dff_common.data.synthetic_vid import PARAMETERS_FILE, make_synthetic_vid
 from dff_common.flow_nets import FLOW_NETS
 from dff_common.reproducibility import seed_everything
 from dff_common.timing import Timer, time_parts
@@ -50,14 +51,36 @@ PREFIX = "table4"  # dataset names <PREFIX>_vid_train, ..._vid_val, ..._det_trai
 logger = logging.getLogger("dff_detectron2")
 
 
-def prepare_synthetic_vid(root: str, train_videos: int, val_videos: int, seed: int = 0) -> None:
-    """Write the synthetic set at ``root`` unless it exists (30 frames per video, as many DET
-    images as training videos), and register it as ``PREFIX_*``."""
+def prepare_synthetic_vid(
+    root: str, train_videos: int, val_videos: int, seed: int = 0, size: Sequence[int] = (96, 128)
+) -> None:
+    """Write the synthetic set at ``root`` unless it exists (30 frames of ``size`` (height,
+    width) per video, as many DET images as training videos), and register it as ``PREFIX_*``.
+
+    Raises:
+        ValueError: when ``root`` holds a synthetic set written with other arguments (its
+            ``synthetic_vid.json``), which would otherwise be used in place of the one asked for.
+    """
+    height, width = size
+    asked = dict(
+        num_train_videos=train_videos, num_val_videos=val_videos, height=height, width=width,
+        seed=seed,
+    )  # fmt: skip
     if not os.path.isdir(root):
         make_synthetic_vid(
-            root, num_train_videos=train_videos, num_val_videos=val_videos, num_test_videos=0,
-            num_frames=30, num_det_images=train_videos, seed=seed,
-        )  # fmt: skip
+            root, num_test_videos=0, num_frames=30, num_det_images=train_videos, **asked
+        )
+    recorded = os.path.join(root, PARAMETERS_FILE)
+    if os.path.isfile(recorded):  # a set of make_synthetic_vid's (a real VID set has none)
+        with open(recorded) as f:
+            written = json.load(f)
+        differ = {k: (written.get(k), v) for k, v in asked.items() if written.get(k) != v}
+        if differ:
+            raise ValueError(
+                f"{recorded}: the set at {root} was written with "
+                + ", ".join(f"{k}={w} (asked: {a})" for k, (w, a) in differ.items())
+                + "; give another folder (--data) or the set's own arguments"
+            )
     register_imagenet_vid(root, PREFIX)
 
 

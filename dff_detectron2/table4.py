@@ -82,8 +82,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data",
-        help="default datasets/synthetic_vid_<train>x<val videos>_seed<seed>, written if missing",
+        help="default datasets/synthetic_vid[<H>x<W>]_<train>x<val videos>_seed<seed> (the size "
+        "when not 96x128), written if missing",
     )
+    parser.add_argument(
+        "--size", type=int, nargs=2, default=(96, 128), metavar=("H", "W"),
+        help="frame size of the synthetic set written (e.g. 192 256 for the _192 config)",
+    )  # fmt: skip
     parser.add_argument(
         "--flow-weights", default="work_dirs/dff_detectron2/flownet_half_synthchairs.pth"
     )
@@ -109,8 +114,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.frame_iters <= 0 or args.dff_iters <= 0:
         parser.error("--frame-iters and --dff-iters must be positive")
+    if min(args.size) <= 0:
+        parser.error(f"--size must be positive, got {args.size}")
+    args.size = tuple(args.size)
     if args.data is None:
-        args.data = f"datasets/synthetic_vid_{args.train_videos}x{args.val_videos}_seed{args.seed}"
+        size = "" if args.size == (96, 128) else "{}x{}".format(*args.size)
+        args.data = (
+            f"datasets/synthetic_vid{size}_{args.train_videos}x{args.val_videos}_seed{args.seed}"
+        )
     args.output = args.output or f"work_dirs/dff_detectron2/table4_seed{args.seed}"
     return args
 
@@ -164,7 +175,7 @@ def main(argv=None) -> dict:
     setup_logger()  # detectron2's
     settings = seed_everything(args.seed, deterministic=True, threads=args.threads)
     print(f"run: {settings}", flush=True)
-    prepare_synthetic_vid(args.data, args.train_videos, args.val_videos, args.seed)
+    prepare_synthetic_vid(args.data, args.train_videos, args.val_videos, args.seed, args.size)
 
     def cfg(name: str, *opts):
         output = os.path.join(args.output, name)
@@ -202,7 +213,8 @@ def main(argv=None) -> dict:
     results = {label: evaluate(c, model) for label, (c, model) in rows.items()}
     lines = [
         f"Table 4 (synthetic ImageNet VID layout, {args.train_videos} train / {args.val_videos} "
-        f"val videos; training {train_minutes:.1f} min in this run; {settings})",
+        f"val videos of {args.size[0]}x{args.size[1]}; training {train_minutes:.1f} min in this "
+        f"run; {settings})",
         f"{'method':<23} {'mAP':>6} {'slow':>6} {'medium':>6} {'fast':>6} {'AP50':>6} {'fps':>6}",
     ]
     for label, m in results.items():

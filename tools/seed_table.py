@@ -7,7 +7,7 @@ standard deviation of each column over the runs, the mean fps and each seed's va
 first column; then the mean of each key distance's accuracy (``mAP_d0``, ``mAP_d1``, ...) of
 the rows that have them.
 
-    python tools/seed_table.py work_dirs/demo/seed{0,1,2}/detection/results.json \\
+    python tools/seed_table.py work_dirs/demo/seed{0,1,2}/detection_192x256/results.json \\
         [--columns mAP mAP_slow mAP_medium mAP_fast] [--distances mAP_d]
 """
 

@@ -15,7 +15,7 @@ import numpy as np
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES, VID_CLASSES, VID_WNIDS
 from dff_common.data.synthetic import render_video
 
-__all__ = ["make_synthetic_vid", "render_vid_snippet", "replay_synthetic_vid"]
+__all__ = ["PARAMETERS_FILE", "make_synthetic_vid", "render_vid_snippet", "replay_synthetic_vid"]
 
 PARAMETERS_FILE = "synthetic_vid.json"  # make_synthetic_vid's arguments, for the replay
 

@@ -1,14 +1,22 @@
 """dff_detectron2.experiment and the table4 command line: a run's config on the synthetic base
 config, F taken from a pre-training checkpoint, the schedules of Frame and of DFF from Frame."""
 
+import cv2
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
 from dff_common.flow_nets import FlowNetHalf
 from dff_detectron2 import table4
-from dff_detectron2.experiment import PREFIX, schedule_opts, start_from, synthetic_cfg
+from dff_detectron2.experiment import (
+    PREFIX,
+    prepare_synthetic_vid,
+    schedule_opts,
+    start_from,
+    synthetic_cfg,
+)
 
 
 def test_a_run_trains_on_the_registered_synthetic_set(tmp_path):
@@ -74,6 +82,10 @@ def test_table4_command_line():
     assert seeded.data == "datasets/synthetic_vid_64x20_seed3"
     assert seeded.output == "work_dirs/dff_detectron2/table4_seed3"
     assert table4.parse_args(["--data", "d"]).data == "d"
+    sized = table4.parse_args(["--size", "192", "256", "--seed", "1"])  # the _192 config's set
+    assert sized.size == (192, 256) and sized.data == "datasets/synthetic_vid192x256_64x20_seed1"
+    with pytest.raises(SystemExit):
+        table4.parse_args(["--size", "0", "128"])
     with pytest.raises(SystemExit):
         table4.parse_args(["--dff-iters", "0"])
 
@@ -112,3 +124,23 @@ def test_frame_outputs_are_tagged_with_algorithm_1s_key_frame(tiny_cfg):
         (single,) = model([{"image": image}])  # a frame without an index stays untagged
     assert [o["key_frame_idx"] for o in outputs] == [0, 0, 4, 8]
     assert "key_frame_idx" not in single and "instances" in single
+
+
+def test_the_synthetic_set_is_written_at_the_size_asked_and_not_confused_with_another(tmp_path):
+    """prepare_synthetic_vid writes the set at ``size``; an existing set is used only when it
+    was written with the same arguments, else the error names its recorded file and the
+    differences (a 96x128 set would otherwise silently stand in for a 192x256 one)."""
+    root = str(tmp_path / "vid")
+    prepare_synthetic_vid(root, 1, 1, seed=2, size=(48, 80))
+    frame = cv2.imread(str(tmp_path / "vid/Data/VID/val/ILSVRC2015_val_00000000/000000.JPEG"))
+    assert frame.shape == (48, 80, 3)
+    assert DatasetCatalog.get(f"{PREFIX}_vid_val")[0]["height"] == 48
+    written = (tmp_path / "vid" / "synthetic_vid.json").stat().st_mtime_ns
+    prepare_synthetic_vid(root, 1, 1, seed=2, size=(48, 80))  # the same set: used as it is
+    assert (tmp_path / "vid" / "synthetic_vid.json").stat().st_mtime_ns == written
+    with pytest.raises(
+        ValueError, match=r"synthetic_vid.json: .*height=48 \(asked: 96\), width=80"
+    ):
+        prepare_synthetic_vid(root, 1, 1, seed=2)
+    with pytest.raises(ValueError, match=r"num_val_videos=1 \(asked: 2\), seed=2 \(asked: 0\)"):
+        prepare_synthetic_vid(root, 1, 2, size=(48, 80))

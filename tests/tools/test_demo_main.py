@@ -86,3 +86,15 @@ def test_rows_name_the_rows_the_two_table4_tools_write():
         assert seg_row is None or seg_row in QUICK_METHODS, label
     (control,) = (det for label, _, det in demo_main.ROWS if label == "Frame, trained as DFF")
     assert control == f"Frame (+{det_iters} it)"
+
+
+def test_detection_frames_are_the_size_its_config_is_built_for():
+    """The demo's detection set is rendered at the size the _192 config reads frames at
+    (input size = frame height, anchors doubled with it), not at the 96x128 default."""
+    from dff_detectron2 import get_dff_cfg
+
+    cfg = get_dff_cfg(str(REPO / demo_main.DETECTION_CONFIG))
+    height, width = demo_main.DETECTION_SIZE
+    assert cfg.INPUT.MIN_SIZE_TEST == cfg.INPUT.MIN_SIZE_TRAIN[0] == height
+    assert cfg.INPUT.MAX_SIZE_TEST >= width
+    assert cfg.MODEL.ANCHOR_GENERATOR.SIZES == [[height // 4, height // 2, height]]
