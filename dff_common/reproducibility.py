@@ -20,12 +20,14 @@ CPU kernel set and package versions; across machines, compare means over seeds.
 
 import os
 import random
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["RunSettings", "seed_everything"]
+__all__ = ["RunSettings", "over_seeds", "seed_everything"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +98,10 @@ def seed_everything(
         threads=torch.get_num_threads(),
         cpu_capability=torch.backends.cpu.get_cpu_capability(),
     )
+
+
+def over_seeds(values: Sequence[float]) -> str:
+    """One accuracy over the runs of several seeds, as the READMEs report it: ``"mean +- std"``
+    (sample standard deviation) to one decimal, the value alone for one run."""
+    mean = statistics.fmean(values)
+    return f"{mean:.1f} +- {statistics.stdev(values):.1f}" if len(values) > 1 else f"{mean:.1f}"

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from dff_common.flow_pretraining import pretrain_flow
+from dff_common.reproducibility import over_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECTION_CONFIG = "configs/dff_detectron2/Synthetic_DFF_RFCN_R50_FlowNetHalf_192.yaml"
@@ -114,11 +115,10 @@ def table(runs: list[tuple[dict, dict]]) -> str:
     over the runs (the mean alone for one run), fps as the mean."""
     per_run = [_numbers(seg, det) for seg, det in runs]
 
-    def cell(values, spread: bool) -> str:
+    def cell(values, accuracy: bool) -> str:
         if any(v is None for v in values):
             return "-"
-        mean = statistics.fmean(values)
-        return f"{mean:.1f} +- {statistics.stdev(values):.1f}" if spread else f"{mean:.1f}"
+        return over_seeds(values) if accuracy else f"{statistics.fmean(values):.1f}"
 
     spread = len(runs) > 1
     width = 12 if spread else 6
@@ -129,8 +129,8 @@ def table(runs: list[tuple[dict, dict]]) -> str:
     for label, *_ in ROWS:
         columns = list(zip(*(numbers[label] for numbers in per_run)))
         miou, seg_fps, map_, det_fps = (
-            cell(columns[0], spread), cell(columns[1], False),
-            cell(columns[2], spread), cell(columns[3], False),
+            cell(columns[0], True), cell(columns[1], False),
+            cell(columns[2], True), cell(columns[3], False),
         )  # fmt: skip
         lines.append(f"{label:<24} {miou:>{width}} {seg_fps:>9}   {map_:>{width}} {det_fps:>9}")
     return "\n".join(lines)

@@ -18,10 +18,7 @@ import json
 import statistics
 from pathlib import Path
 
-
-def _cell(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    return f"{mean:.1f} +- {statistics.stdev(values):.1f}" if len(values) > 1 else f"{mean:.1f}"
+from dff_common.reproducibility import over_seeds
 
 
 def seed_table(runs: list[dict], columns: list[str]) -> str:
@@ -45,7 +42,7 @@ def seed_table(runs: list[dict], columns: list[str]) -> str:
             values = [run[row][column] for run in runs if column in run[row]]
             if values and len(values) < len(runs):
                 raise KeyError(f"row {row!r}: {column!r} in {len(values)} of {len(runs)} runs")
-            cells.append(_cell(values) if values else "-")
+            cells.append(over_seeds(values) if values else "-")
             per_column.append(values)
         fps = [run[row]["fps"] for run in runs if "fps" in run[row]]
         cells.append(f"{statistics.fmean(fps):.1f}" if len(fps) == len(runs) else "")

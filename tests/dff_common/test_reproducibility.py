@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dff_common.reproducibility import RunSettings, seed_everything
+from dff_common.reproducibility import RunSettings, over_seeds, seed_everything
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +77,9 @@ def test_deterministic_mode_threads_and_the_report():
 def test_bad_seed_or_threads_is_an_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         seed_everything(**kwargs)
+
+
+def test_an_accuracy_over_seeds_is_the_mean_and_sample_standard_deviation():
+    assert over_seeds([48.6, 38.2, 24.7]) == "37.2 +- 12.0"  # three seeds
+    assert over_seeds([1.0, 2.0, 3.0, 4.0]) == "2.5 +- 1.3"  # sample std: sqrt(5 / 3)
+    assert over_seeds([31.44]) == "31.4"  # one run: no spread
