@@ -4,7 +4,7 @@
 # (l = 5) at the paper's lr 1e-3 for 150 iterations and 1e-4 for 50.
 _base_ = ["./dff_r50-flownet_1xb2-400it_synthcity-128x256.py"]
 max_iters = 200
-load_from = "work_dirs/table4/frame/iter_400.pth"
+load_from = "work_dirs/table4_seed0/frame/iter_400.pth"
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3),
     paramwise_cfg=dict(custom_keys={"propagation.flow_net": dict(lr_mult=1.0)}),

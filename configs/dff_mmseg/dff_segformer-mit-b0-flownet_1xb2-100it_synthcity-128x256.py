@@ -14,7 +14,7 @@ model = dict(
     flow_net=dict(norm="BN", init_cfg=dict(checkpoint="work_dirs/flownet_synthchairs.pth")),
     test_cfg=dict(mode="whole"),
 )
-load_from = "work_dirs/table4/frame-segformer/iter_200.pth"
+load_from = "work_dirs/table4_zoo/frame-segformer/iter_200.pth"
 train_pipeline = [
     dict(type="LoadVideoFrames"),
     dict(type="RandomResize", scale=(256, 128), ratio_range=(1.0, 1.5), keep_ratio=True),

@@ -4,7 +4,7 @@
 # N from Frame" have seen the same iterations.
 _base_ = ["./frame-ft_r50_1xb2-200it_synthcity-128x256.py"]
 max_iters = 100
-load_from = "work_dirs/table4/frame-quick/iter_200.pth"
+load_from = "work_dirs/table4_quick_seed0/frame-quick/iter_200.pth"
 param_scheduler = [
     dict(type="MultiStepLR", by_epoch=False, begin=0, end=max_iters, milestones=[75], gamma=0.1)
 ]

@@ -3,7 +3,7 @@
 # "DFF with N from Frame" have seen the same number of iterations.
 _base_ = ["./frame_r50_1xb2-400it_synthcity-128x256.py"]
 max_iters = 200
-load_from = "work_dirs/table4/frame/iter_400.pth"
+load_from = "work_dirs/table4_seed0/frame/iter_400.pth"
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
     dict(type="MultiStepLR", by_epoch=False, begin=0, end=max_iters, milestones=[150], gamma=0.1)

@@ -38,14 +38,14 @@ FIXES = {
         "dff-ft_r50-flownet" + SYNTH,
         "fix_image_net",
         "N",
-        "work_dirs/table4/frame/iter_400.pth",
+        "work_dirs/table4_seed0/frame/iter_400.pth",
     ),
     "synthetic fix F": (
         "dff-fixf_r50-flownet" + SYNTH,
         "dff-ft_r50-flownet" + SYNTH,
         "fix_flow_net",
         "F",
-        "work_dirs/table4/frame/iter_400.pth",
+        "work_dirs/table4_seed0/frame/iter_400.pth",
     ),
 }
 
