@@ -118,7 +118,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--size must be positive, got {args.size}")
     args.size = tuple(args.size)
     if args.data is None:
-        size = "" if args.size == (96, 128) else "{}x{}".format(*args.size)
+        default = args.size == tuple(parser.get_default("size"))  # named as before --size
+        size = "" if default else "{}x{}".format(*args.size)
         args.data = (
             f"datasets/synthetic_vid{size}_{args.train_videos}x{args.val_videos}_seed{args.seed}"
         )
