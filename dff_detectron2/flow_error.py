@@ -35,6 +35,7 @@ from dff_detectron2.load import get_dff_cfg, load_model
 
 __all__ = [
     "flow_errors",
+    "frame_normaliser",
     "main",
     "model_flow_function",
     "parse_args",
@@ -45,7 +46,7 @@ __all__ = [
 STRIDE = 16  # the feature grid the propagation warps on
 
 
-def _frame_normaliser(cfg: CfgNode):
+def frame_normaliser(cfg: CfgNode):
     """``(H, W, 3)`` uint8 RGB -> ``(1, 3, H, W)`` normalised as the detector's inputs
     (``INPUT.FORMAT``, ``PIXEL_MEAN``/``STD``)."""
     mean = torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1)
@@ -64,7 +65,7 @@ def model_flow_function(cfg: CfgNode, propagation, scales: list | None = None):
     frames normalised as the detector's inputs (``INPUT.FORMAT``, ``PIXEL_MEAN``/``STD``).
     ``scales``, when given, collects each call's scale field S on the feature grid (flattened;
     nothing without S), so that one pass over the pairs measures both F and S."""
-    frame = _frame_normaliser(cfg)
+    frame = frame_normaliser(cfg)
 
     @torch.no_grad()
     def flow_fn(key: np.ndarray, cur: np.ndarray) -> torch.Tensor:

@@ -108,6 +108,13 @@ class DFFRCNN(GeneralizedRCNN):
             return [self.backbone.propagated]
         return list(self.backbone.output_shape())
 
+    def propagation_strides(self) -> dict[str, int]:
+        """Stride of each map N_feat gives (:meth:`propagation_levels`), in image pixels."""
+        if hasattr(self.backbone, "feature_part"):
+            return {self.backbone.propagated: self.backbone.size_divisibility}
+        shapes = self.backbone.output_shape()
+        return {name: shapes[name].stride for name in self.propagation_levels()}
+
     def feature_network(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """N_feat: images ``(N, 3, H, W)`` -> the propagated maps ``{level: (N, C, h, w)}``."""
         if hasattr(self.backbone, "feature_part"):
