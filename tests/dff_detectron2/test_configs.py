@@ -123,6 +123,24 @@ def test_fix_configs_freeze_exactly_one_network(variant):
     assert other - frozen == other - reference and other - frozen
 
 
+SIZED = "configs/dff_detectron2/Synthetic_DFF_RFCN_R50_FlowNetHalf_{}.yaml"
+
+
+@pytest.mark.parametrize("height", [192, 384])
+def test_sized_synthetic_configs_read_frames_at_their_size(height):
+    """The _192 / _384 configs read frames of that height unresized, anchors scaled with it;
+    the _384 one is the _192 one but for the size (its runs compare the frame size only)."""
+    cfg = _load(SIZED.format(height))
+    assert cfg.INPUT.MIN_SIZE_TEST == cfg.INPUT.MIN_SIZE_TRAIN[0] == height
+    assert cfg.INPUT.MAX_SIZE_TEST >= height * 4 // 3  # the synthetic frames are 3:4
+    assert cfg.MODEL.ANCHOR_GENERATOR.SIZES == [[height // 4, height // 2, height]]
+    if height != 192:
+        assert _differences(SIZED.format(height), SIZED.format(192)) == {
+            "INPUT.MIN_SIZE_TRAIN", "INPUT.MAX_SIZE_TRAIN", "INPUT.MIN_SIZE_TEST",
+            "INPUT.MAX_SIZE_TEST", "MODEL.ANCHOR_GENERATOR.SIZES", "OUTPUT_DIR",
+        }  # fmt: skip
+
+
 def test_flow_factor_key_reaches_the_flow_network():
     """FLOW.FLOW_FACTOR (20 / 8, Sec. 4) multiplies F's output: 5.0 doubles the flow."""
     paper = _load(DFF)
