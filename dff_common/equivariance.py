@@ -70,9 +70,18 @@ def affine_feature_flow(matrix: np.ndarray, grid: tuple, stride: int) -> torch.T
     return torch.from_numpy(np.stack([qx - xs, qy - ys]) / stride).float()[None]
 
 
-def _interior(grid: tuple, border: int) -> torch.Tensor:
-    mask = torch.zeros(grid, dtype=torch.bool)
-    mask[border : grid[0] - border, border : grid[1] - border] = True
+def _interior_cells(level: str, grid, strides: Mapping[str, int], border: int) -> torch.Tensor:
+    """``(h, w)`` mask of the cells ``border`` or more inside the level's map."""
+    if level not in strides:
+        raise ValueError(f"feature level {level!r} has no stride in {dict(strides)}")
+    h, w = grid
+    mask = torch.zeros((h, w), dtype=torch.bool)
+    mask[border : h - border, border : w - border] = True
+    if not mask.any():
+        raise ValueError(
+            f"level {level!r}: its {h}x{w} map has no cell {border} cells inside it (use a "
+            "smaller border or larger images)"
+        )
     return mask
 
 
@@ -115,6 +124,10 @@ def equivariance_errors(
     for image in images:
         height, width = image.shape[:2]
         features = feature_fn(image)
+        masks = {
+            level: _interior_cells(level, f.shape[2:], strides, border)
+            for level, f in features.items()
+        }
         for name, kwargs in motions.items():
             matrix = affine_motion(height, width, **kwargs)
             moved = cv2.warpAffine(
@@ -123,16 +136,8 @@ def equivariance_errors(
             )  # fmt: skip
             moved_features = feature_fn(moved)
             for level, f_image in features.items():
-                if level not in strides:
-                    raise ValueError(f"feature level {level!r} has no stride in {dict(strides)}")
-                grid = tuple(f_image.shape[2:])
-                mask = _interior(grid, border)
-                if not mask.any():
-                    raise ValueError(
-                        f"level {level!r}: its {grid[0]}x{grid[1]} map has no cell {border} "
-                        "cells inside it (use a smaller border or larger images)"
-                    )
-                flow = affine_feature_flow(matrix, grid, strides[level]).to(f_image.device)
+                mask = masks[level]
+                flow = affine_feature_flow(matrix, mask.shape, strides[level]).to(f_image.device)
                 target = moved_features[level]
                 pair = sums.setdefault(level, {}).setdefault(name, {"copy": 0.0, "warp": 0.0})
                 pair["copy"] += _relative_error(f_image, target, mask)

@@ -23,7 +23,7 @@ import torch
 from detectron2.data.detection_utils import read_image
 
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES
-from dff_common.data.synthetic_vid import render_vid_snippet
+from dff_common.data.synthetic_vid import CLASSES, render_vid_snippet
 from dff_common.equivariance import MOTIONS, equivariance_errors
 from dff_common.reproducibility import seed_everything
 from dff_detectron2.experiment import SYNTHETIC_BASE
@@ -50,7 +50,7 @@ def _images(args) -> list:
     if args.images:
         return [read_image(path, format="RGB") for path in args.images]
     rng = np.random.default_rng(args.seed)
-    class_ids = [VID_CLASS_NAMES.index(c) for c in ("airplane", "bird", "dog")]
+    class_ids = [VID_CLASS_NAMES.index(c) for c in CLASSES]
     frames = []
     for _ in range(args.videos):
         video = render_vid_snippet(rng, args.frames, *args.size, class_ids)

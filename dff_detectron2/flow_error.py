@@ -25,7 +25,7 @@ import torch
 from detectron2.config import CfgNode
 
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES
-from dff_common.data.synthetic_vid import render_vid_snippet
+from dff_common.data.synthetic_vid import CLASSES, render_vid_snippet
 from dff_common.flow_error import ExactFlow, flow_error_by_distance
 from dff_common.reproducibility import seed_everything
 from dff_common.scheduler import FixedIntervalScheduler
@@ -170,7 +170,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--videos", type=int, default=16)
     parser.add_argument("--frames", type=int, default=30, help="frames per video")
     parser.add_argument("--size", type=int, nargs=2, default=(96, 128), metavar=("H", "W"))
-    parser.add_argument("--classes", nargs="+", default=("airplane", "bird", "dog"))
+    parser.add_argument("--classes", nargs="+", default=CLASSES)
     parser.add_argument("--seed", type=int, default=0, help="of the rendered videos")
     parser.add_argument("--interval", type=int, help="key frame interval l (default: the config's)")
     args = parser.parse_args(argv)

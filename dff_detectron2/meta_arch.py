@@ -111,7 +111,7 @@ class DFFRCNN(GeneralizedRCNN):
     def propagation_strides(self) -> dict[str, int]:
         """Stride of each map N_feat gives (:meth:`propagation_levels`), in image pixels."""
         if hasattr(self.backbone, "feature_part"):
-            return {self.backbone.propagated: self.backbone.size_divisibility}
+            return {self.backbone.propagated: self.backbone.net.stride}
         shapes = self.backbone.output_shape()
         return {name: shapes[name].stride for name in self.propagation_levels()}
 

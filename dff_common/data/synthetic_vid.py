@@ -15,8 +15,15 @@ import numpy as np
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES, VID_CLASSES, VID_WNIDS
 from dff_common.data.synthetic import render_video
 
-__all__ = ["PARAMETERS_FILE", "make_synthetic_vid", "render_vid_snippet", "replay_synthetic_vid"]
+__all__ = [
+    "CLASSES",
+    "PARAMETERS_FILE",
+    "make_synthetic_vid",
+    "render_vid_snippet",
+    "replay_synthetic_vid",
+]
 
+CLASSES = ("airplane", "bird", "dog")  # the VID classes a synthetic set draws by default
 PARAMETERS_FILE = "synthetic_vid.json"  # make_synthetic_vid's arguments, for the replay
 
 
@@ -152,7 +159,7 @@ def make_synthetic_vid(
     num_frames: int = 30,
     height: int = 96,
     width: int = 128,
-    classes=("airplane", "bird", "dog"),
+    classes=CLASSES,
     num_det_images: int = 8,
     max_objects: int = 2,
     max_speed: float = 0.04,
