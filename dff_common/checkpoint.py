@@ -31,7 +31,9 @@ from dff_common.flow_nets import FLOW_DIV, FLOW_STRIDE, FLOWNET_LAYERS
 __all__ = [
     "FLOWNETS_LAYOUTS",
     "FLOWNETS_TRAINED_INPUT",
+    "MAX_FLOW_INPUT_RATIO",
     "LoadResult",
+    "check_flow_input_size",
     "convert_flownets",
     "load_flownets",
     "load_torchvision_resnet",
@@ -40,6 +42,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FLOWNETS_LAYOUTS = ("mmflow", "flownet_pytorch", "dff")
+# F's input may be at most this much larger than its pre-training pairs (shorter sides)
+MAX_FLOW_INPUT_RATIO = 2.0
 
 # What the public weights of each layout were trained on (image pair order: image 1 = the
 # frame the flow starts from = our current frame).
@@ -293,6 +297,40 @@ def convert_flownets(state_dict: dict, layout: str, bgr_to_rgb: bool = False) ->
     return converted
 
 
+def check_flow_input_size(extras: dict, input_short_side: int, source: str) -> None:
+    """Warn when F will get frames much larger than its pre-training pairs.
+
+    A FlowNet does not carry over to inputs several times its training size: FlowNet Half
+    pre-trained on 64x128 pairs erred by 0.2 feature cells at key distance 1 on 96x128 input
+    (1.5x), 3.1 on 144x192 (2.25x) and 10 on 192x256 (3x), where zero flow errs by 0.3
+    (synthetic VID; ``python -m dff_detectron2.flow_error``). Hence the bound
+    ``MAX_FLOW_INPUT_RATIO`` on the ratio of the shorter sides.
+    The pre-training size is the ``input_size`` that ``tools/pretrain_flow.py`` records in the
+    checkpoint's ``meta``; checkpoints without it are not checked.
+
+    Args:
+        extras (dict): the checkpoint's top-level entries besides the weights.
+        input_short_side (int): shorter side of the frames F will get.
+        source (str): the checkpoint's name, for the message.
+    """
+    meta = extras.get("meta")
+    trained = meta.get("input_size") if isinstance(meta, dict) else None
+    if not trained:
+        return
+    ratio = input_short_side / min(trained)
+    if ratio > MAX_FLOW_INPUT_RATIO:
+        logger.warning(
+            "%s: F was pre-trained on %sx%s pairs and will get frames of shorter side %d "
+            "(%.1fx): FlowNets fail on inputs this much larger than their training ones; "
+            "pre-train F at the size it will see (tools/pretrain_flow.py --synthetic-size, "
+            "--crop)",
+            source,
+            *trained,
+            input_short_side,
+            ratio,
+        )
+
+
 def load_flownets(
     flow_net: nn.Module,
     path_or_state_dict,
@@ -300,6 +338,7 @@ def load_flownets(
     bgr_to_rgb: bool = False,
     strict: bool = False,
     keep_scale_field: bool = True,
+    input_short_side: int | None = None,
 ) -> LoadResult:
     """Load FlowNetS weights (Flying Chairs pre-training, Sec. 4) into a ``FlowNetSimple``.
 
@@ -319,6 +358,8 @@ def load_flownets(
         bgr_to_rgb (bool): see ``convert_flownets``; True for mmflow weights fed RGB frames.
         strict (bool): raise on missing or unexpected keys. Defaults to False (warn).
         keep_scale_field (bool): load a scale field found in the checkpoint. Defaults to True.
+        input_short_side (int, optional): the shorter side of the frames F will get (after the
+            propagation's ``flow_input_scale``), checked by :func:`check_flow_input_size`.
 
     Returns:
         LoadResult: ``(missing, unexpected)`` key names, in our naming.
@@ -329,6 +370,13 @@ def load_flownets(
             ``strict`` on missing/unexpected keys.
     """
     state_dict, extras = _read_checkpoint(path_or_state_dict)
+    if input_short_side is not None:
+        source = (
+            os.fspath(path_or_state_dict)
+            if isinstance(path_or_state_dict, (str, os.PathLike))
+            else "flow checkpoint"
+        )
+        check_flow_input_size(extras, input_short_side, source)
     if layout == "auto":
         layout = _detect_flownets_layout(state_dict)
     converted = convert_flownets(state_dict, layout, bgr_to_rgb=bgr_to_rgb)

@@ -11,6 +11,7 @@ is its command line.
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -54,7 +55,9 @@ def initial_weights(
         resnet (str, optional): ImageNet ResNet-50/101 in torchvision's layout, for the
             ``DFFResNetBackbone`` (its ``fc`` dropped, ``conv_feat`` left out, Sec. 4).
         flow (str, optional): a FlowNetS checkpoint for the model's flow network (its scale
-            field left out: it starts at weights 0, bias 1, Sec. 3).
+            field left out: it starts at weights 0, bias 1, Sec. 3); a warning when the test
+            frames F gets are much larger than its pre-training pairs
+            (:func:`~dff_common.checkpoint.check_flow_input_size`).
         flow_layout (str): ``"auto"``, ``"mmflow"``, ``"flownet_pytorch"`` or ``"dff"``.
         bgr_to_rgb (bool): reverse the colour channels of the flow network's first layer:
             for weights trained on BGR frames (mmflow) in a model fed RGB (``INPUT.FORMAT``),
@@ -88,7 +91,11 @@ def initial_weights(
             raise ValueError(
                 f"{flow}: the model of this config has no flow network to load it into"
             )
-        load_flownets(flow_net, flow, flow_layout, bgr_to_rgb=bgr_to_rgb, keep_scale_field=False)
+        short_side = math.ceil(cfg.INPUT.MIN_SIZE_TEST * cfg.MODEL.DFF.FLOW.INPUT_SCALE)
+        load_flownets(
+            flow_net, flow, flow_layout, bgr_to_rgb=bgr_to_rgb, keep_scale_field=False,
+            input_short_side=short_side,
+        )  # fmt: skip
         keep = lambda k: not k.startswith("scale_field.")  # noqa: E731
         weights.update(_prefixed(flow_net, "propagation.flow_net.", keep))
     return weights

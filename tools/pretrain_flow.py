@@ -19,8 +19,10 @@ Example (CPU, a few minutes; creates a synthetic Flying-Chairs-layout set first)
         --output work_dirs/flownet_chairs.pth
 
 The checkpoint is ``{"state_dict": ..., "meta": {"flow_net", "norm", "feat_channels", "epe",
-"epe_dff", "zero_flow_epe", "iters", "history", "run", "input_mean", "input_std"}}``
-(``run``: the seed, threads and kernels it ran with, ``dff_common.reproducibility``); load it with
+"epe_dff", "zero_flow_epe", "iters", "input_size", "history", "run", "input_mean",
+"input_std"}}`` (``run``: the seed, threads and kernels it ran with,
+``dff_common.reproducibility``; ``input_size``: ``[H, W]`` of the pairs, after ``--crop``, which
+``dff_common.checkpoint.load_flownets`` compares with the input F will get); load it with
 ``build_flow_net(meta["flow_net"], feat_channels=meta["feat_channels"], norm=meta["norm"])``.
 """
 
@@ -313,6 +315,7 @@ def main(argv=None) -> dict:
         feat_channels=args.feat_channels,
         **metrics,
         iters=args.iters,
+        input_size=list(val_loader.dataset[0]["flow"].shape[-2:]),
         history=history,
         run=str(run),
         input_mean=IMAGENET_MEAN,

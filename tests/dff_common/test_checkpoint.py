@@ -312,3 +312,25 @@ def test_resnet_missing_unexpected_and_errors(resnet50_file, caplog):
         load_torchvision_resnet(net, resnet18, prefix="body.")
     with pytest.raises(ValueError, match="not a torchvision ResNet"):
         load_torchvision_resnet(net, {"stem.conv1.weight": torch.zeros(64, 3, 7, 7)})
+
+
+def test_flow_input_much_larger_than_the_pretraining_pairs_warns(tmp_path, caplog):
+    """FlowNets fail on inputs several times their training size (10 feature cells of error
+    at 3x on the synthetic set): loading one for such input says so, naming the file."""
+    net = build_flow_net("flownet_half", feat_channels=8)
+    path = tmp_path / "flownet_half_chairs64x128.pth"
+    torch.save({"state_dict": net.state_dict(), "meta": {"input_size": [64, 128]}}, path)
+    with caplog.at_level(logging.WARNING, logger="dff_common.checkpoint"):
+        load_flownets(build_flow_net("flownet_half", feat_channels=8), path, input_short_side=192)
+    assert "flownet_half_chairs64x128.pth: F was pre-trained on 64x128 pairs" in caplog.text
+    assert "shorter side 192 (3.0x)" in caplog.text
+    for short_side in (64, 128):  # up to MAX_FLOW_INPUT_RATIO times larger: no warning
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dff_common.checkpoint"):
+            load_flownets(net, path, input_short_side=short_side)
+        assert caplog.text == ""
+    # a checkpoint that does not record its training size (any upstream one) is not checked
+    torch.save({"state_dict": net.state_dict(), "meta": {"epoch": 10}}, path)
+    with caplog.at_level(logging.WARNING, logger="dff_common.checkpoint"):
+        load_flownets(net, path, input_short_side=1000)
+    assert caplog.text == ""

@@ -147,6 +147,7 @@ def test_pretrain_tool_smoke(tmp_path, _keep_torch_settings):
         assert torch.equal(value, first[key]), key
     checkpoint = torch.load(output, weights_only=False)
     assert checkpoint["meta"]["flow_net"] == "flownet_half" and checkpoint["meta"]["norm"] == "BN"
+    assert checkpoint["meta"]["input_size"] == [32, 48]  # what load_flownets checks F's input by
     assert np.isfinite(meta["epe"]) and meta["zero_flow_epe"] > 0.1
     assert [it for it, _ in meta["history"]] == [0, 2]
     # the flow heads start at zero (zero-flow EPE before training) and were trained

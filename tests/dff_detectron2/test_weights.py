@@ -3,6 +3,7 @@ network merged into one ``MODEL.WEIGHTS`` file (``tools/convert_weights.py``), l
 ``DetectionCheckpointer``; building a model reads no file."""
 
 import importlib.util
+import logging
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,7 @@ def test_imagenet_and_flow_weights_reach_the_model_through_model_weights(
     assert not any(k.startswith(("backbone.net.conv_feat", "roi_heads.")) for k in written)
 
 
-def test_dff_from_a_frame_checkpoint_plus_flow(tiny_cfg, tmp_path, flow_file):
+def test_dff_from_a_frame_checkpoint_plus_flow(tiny_cfg, tmp_path, flow_file, caplog):
     """DFF fix N / separate: N from the Frame model, F from the flow pre-training (Table 3)."""
     trained, flow_path = flow_file
     frame = build_model(tiny_cfg("MODEL.DFF.MODE", "frame"))
@@ -95,6 +96,15 @@ def test_dff_from_a_frame_checkpoint_plus_flow(tiny_cfg, tmp_path, flow_file):
     for key, value in frame.state_dict().items():
         assert torch.equal(dff.state_dict()[key], value), key
     _assert_flow_loaded(dff.propagation.flow_net, trained)
+    # F pre-trained on pairs much smaller than the test frames it gets: a warning naming it
+    # (tiny_cfg: 64-pixel test frames, F sees them at half size, 32 = 4x the 8x12 pairs)
+    checkpoint = torch.load(flow_path, weights_only=True)
+    checkpoint["meta"]["input_size"] = [8, 12]
+    torch.save(checkpoint, tmp_path / "flow8x12.pth")
+    with caplog.at_level(logging.WARNING, logger="dff_common.checkpoint"):
+        initial_weights(cfg, flow=str(tmp_path / "flow8x12.pth"))
+    assert "flow8x12.pth: F was pre-trained on 8x12 pairs" in caplog.text
+    assert "shorter side 32 (4.0x)" in caplog.text
     # a file that fits nowhere in the model is an error naming it
     with pytest.raises(ValueError, match="flow.pth: the model of this config has no flow"):
         initial_weights(tiny_cfg("MODEL.DFF.MODE", "frame"), flow=str(flow_path))
