@@ -66,6 +66,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--synthetic-size", type=int, nargs=2, default=(64, 96), metavar=("H", "W"))
     parser.add_argument(
+        "--synthetic-max-motion",
+        type=float,
+        default=0.06,
+        help="max translation of the background and of each shape, fraction of the width",
+    )
+    parser.add_argument(
         "--overwrite-data",
         action="store_true",
         help="with --make-synthetic, replace the samples of a non-empty --data",
@@ -274,6 +280,7 @@ def main(argv=None) -> dict:
                 args.make_synthetic,
                 *args.synthetic_size,
                 seed=args.seed,
+                max_motion=args.synthetic_max_motion,
                 overwrite=args.overwrite_data,
             )
         except FileExistsError as err:

@@ -66,6 +66,8 @@ def make_synthetic_chairs(
     """
     if num_samples < 1:
         raise ValueError(f"make_synthetic_chairs: num_samples must be >= 1, got {num_samples}")
+    if not max_motion > 0:
+        raise ValueError(f"make_synthetic_chairs: max_motion must be > 0, got {max_motion}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(
             f"make_synthetic_chairs: val_fraction must be in [0, 1), got {val_fraction}"

@@ -83,6 +83,25 @@ def test_deterministic_and_refuses_to_overwrite(chairs, tmp_path):
     assert (again / SPLIT_FILE).read_text().split() in (["1", "2"], ["2", "1"])
 
 
+def _flow_magnitudes(root) -> np.ndarray:
+    samples = [*FlyingChairs(root, "train"), *FlyingChairs(root, "val")]
+    return np.stack([np.linalg.norm(sample["flow"], axis=-1) for sample in samples])
+
+
+def test_max_motion_sets_the_range_of_the_flow(tmp_path):
+    """The same seed draws the same motions, translations scaled by ``max_motion``."""
+    small, large = (
+        _flow_magnitudes(
+            make_synthetic_chairs(tmp_path / str(m), 8, height=48, width=64, seed=3, max_motion=m)
+        )
+        for m in (0.02, 0.3)
+    )
+    assert large.mean() > 4 * small.mean()  # 8.1 against 1.1 pixels
+    assert small.max() < 0.1 * 64 < large.max()
+    with pytest.raises(ValueError, match="max_motion must be > 0, got 0"):
+        make_synthetic_chairs(tmp_path / "none", 2, max_motion=0)
+
+
 def test_errors_name_the_file(chairs, tmp_path):
     with pytest.raises(FileNotFoundError, match=SPLIT_FILE):
         FlyingChairs(tmp_path, "train")
@@ -136,7 +155,13 @@ def test_pretrain_tool_smoke(tmp_path, _keep_torch_settings):
     output = tmp_path / "flownet_half.pth"
     argv = f"--data {tmp_path / 'chairs'} --make-synthetic 6 --synthetic-size 32 48".split()
     argv += "--flow-net flownet_half --feat-channels 16 --iters 2 --batch-size 2".split()
-    meta = tool.main(argv + ["--output", str(output)])
+    meta = tool.main(argv + ["--synthetic-max-motion", "0.2", "--output", str(output)])
+    # the pairs are make_synthetic_chairs's of the tool's seed and motion range
+    expected = make_synthetic_chairs(tmp_path / "expected", 6, 32, 48, seed=0, max_motion=0.2)
+    for name in ("00003_flow.flo", "00005_img2.ppm"):
+        assert (tmp_path / "chairs" / "data" / name).read_bytes() == (
+            expected / "data" / name
+        ).read_bytes()
     assert meta["run"].startswith("seed 0, 1 CPU thread, deterministic algorithms")
     # the same command again (same seed, one thread): the same weights, bit for bit
     again = tmp_path / "again.pth"
