@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
 from dff_common.data.flying_chairs import FlyingChairs
-from dff_common.data.synthetic_chairs import make_synthetic_chairs
+from dff_common.data.synthetic_chairs import MAX_MOTION, make_synthetic_chairs
 from dff_common.flow_io import end_point_error
 from dff_common.flow_nets import (
     FLOW_DIV,
@@ -68,7 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--synthetic-max-motion",
         type=float,
-        default=0.06,
+        default=MAX_MOTION,
         help="max translation of the background and of each shape, fraction of the width",
     )
     parser.add_argument(

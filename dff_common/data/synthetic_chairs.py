@@ -14,7 +14,9 @@ from dff_common.data.flying_chairs import SPLIT_FILE
 from dff_common.data.synthetic import render_video
 from dff_common.flow_io import write_flo
 
-__all__ = ["make_synthetic_chairs"]
+__all__ = ["MAX_MOTION", "make_synthetic_chairs"]
+
+MAX_MOTION = 0.06  # default max translation per pair, fraction of the width
 
 _SAMPLE_FILE = re.compile(r"^\d{5}_(img1\.ppm|img2\.ppm|flow\.flo)$")
 
@@ -39,7 +41,7 @@ def make_synthetic_chairs(
     width: int = 128,
     val_fraction: float = 0.1,
     seed: int = 0,
-    max_motion: float = 0.06,
+    max_motion: float = MAX_MOTION,
     overwrite: bool = False,
 ) -> Path:
     """Write a Flying-Chairs-like set with exact flow, in exactly the real layout.
@@ -58,7 +60,7 @@ def make_synthetic_chairs(
         val_fraction (float): fraction of pairs labelled 2 (validation). Defaults to 0.1.
         seed (int): random seed (same seed, same files). Defaults to 0.
         max_motion (float): max translation of the background and of each shape relative to
-            it, as a fraction of ``width`` per pair. Defaults to 0.06.
+            it, as a fraction of ``width`` per pair. Defaults to ``MAX_MOTION`` (0.06).
         overwrite (bool): replace the samples of an existing non-empty root. Defaults to False.
 
     Returns:
