@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from mmengine.config import ConfigDict
 from mmseg.models import EncoderDecoder
@@ -270,11 +272,21 @@ class DFFSegmentor(EncoderDecoder):
         return MODELS.build(dict(cfg), default_args=offered)
 
     def init_weights(self) -> None:
-        """mmengine's initialisation, then the flow network's (its ``Pretrained`` weights)."""
+        """mmengine's initialisation, then the flow network's (its ``Pretrained`` weights).
+
+        F's ``init_cfg`` gets ``input_short_side`` (unless it sets one): the shorter side of
+        the data preprocessor's ``size`` (the training crop) times ``flow_input_scale``, so
+        that F pre-trained on much smaller pairs is reported (``load_flownets``).
+        """
         super().init_weights()
         flow = None if self.propagation is None else self.propagation.flow_net
-        if hasattr(flow, "init_weights"):
-            flow.init_weights()
+        if not hasattr(flow, "init_weights"):
+            return
+        size = getattr(self.data_preprocessor, "size", None)
+        if size and getattr(flow, "init_cfg", None):
+            short_side = math.ceil(min(size) * self.propagation.flow_input_scale)
+            flow.init_cfg.setdefault("input_short_side", short_side)
+        flow.init_weights()
 
     def _image_net_modules(self) -> list[nn.Module]:
         names = ("backbone", "neck", "decode_head", "auxiliary_head")

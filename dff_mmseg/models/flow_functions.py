@@ -3,10 +3,11 @@
 ``FlowNetSimple`` (Table 6), ``FlowNetHalf`` (Table 7), ``FlowNetInception`` (Table 8) with the
 scale field, and the untrained ``DISFlow`` (SFF) and ``ZeroFlow`` (feature copying) of
 ``dff_common``. The flow networks take ``init_cfg=dict(type='Pretrained', checkpoint=FILE,
-layout='auto', bgr_to_rgb=False)``: a flow network pre-trained on Flying Chairs (Sec. 4), in a
-layout of ``dff_common.checkpoint.load_flownets``; the scale field is never loaded, it starts
-at weights 0, bias 1 (Sec. 3). ``DFFSegmentor`` passes ``feat_channels`` (the scale field's
-channels) to the networks and ``mean`` to ``DISFlow``.
+layout='auto', bgr_to_rgb=False, input_short_side=None)``: a flow network pre-trained on Flying
+Chairs (Sec. 4), in a layout of ``dff_common.checkpoint.load_flownets``; the scale field is never
+loaded, it starts at weights 0, bias 1 (Sec. 3). ``DFFSegmentor`` fills ``input_short_side`` (the
+shorter side of the frames F gets) from its data preprocessor's ``size``, and passes
+``feat_channels`` (the scale field's channels) to the networks and ``mean`` to ``DISFlow``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,22 @@ __all__ = ["DISFlow", "FlowNetHalf", "FlowNetInception", "FlowNetSimple", "ZeroF
 
 
 class _PretrainedFlowNet(PretrainedInitMixin):
-    def load_pretrained(self, checkpoint: str, layout: str = "auto", bgr_to_rgb: bool = False):
-        """A pre-trained flow network (Sec. 4), scale field excluded (Sec. 3)."""
+    def load_pretrained(
+        self,
+        checkpoint: str,
+        layout: str = "auto",
+        bgr_to_rgb: bool = False,
+        input_short_side: int | None = None,
+    ):
+        """A pre-trained flow network (Sec. 4), scale field excluded (Sec. 3); a warning when
+        ``input_short_side`` is much larger than its pre-training pairs (``load_flownets``)."""
         result = load_flownets(
-            self, checkpoint, layout=layout, bgr_to_rgb=bgr_to_rgb, keep_scale_field=False
+            self,
+            checkpoint,
+            layout=layout,
+            bgr_to_rgb=bgr_to_rgb,
+            keep_scale_field=False,
+            input_short_side=input_short_side,
         )
         print_log(f"{type(self).__name__}: weights from {checkpoint} ({result})", "current")
 

@@ -6,6 +6,8 @@ The checkpoints are written here in the upstream layouts, as in tests/dff_common
 test_checkpoint.py (key names of open-mmlab/mmflow's FlowNetS and ClementPinard/FlowNetPytorch).
 """
 
+import logging
+
 import pytest
 import torch
 from mmengine.structures import PixelData
@@ -254,6 +256,29 @@ def test_flow_net_checkpoint_in_dff_layout_drops_its_scale_field(tmp_path):
     model.loss(pair, samples)["decode.loss_ce"].backward()
     for key in ("conv1.norm.running_mean", "conv6_1.norm.running_var"):
         assert torch.equal(flow_net.state_dict()[key], flow_file_net.state_dict()[key]), key
+
+
+def test_flow_net_pretrained_on_much_smaller_pairs_warns(tmp_path, caplog):
+    """F gets the data preprocessor's size (32x64) times flow_input_scale (0.5): short side
+    16. A checkpoint of tools/pretrain_flow.py records its pairs' size: 8x16 is fine (2x),
+    4x8 is not (4x) and is reported, naming the file; an explicit input_short_side wins."""
+    path = tmp_path / "flownet_half_chairs.pth"
+    flow_file_net = build_flow_net("flownet_half", feat_channels=FEAT)
+
+    def init(input_size, **options):
+        meta = {"flow_net": "flownet_half", "input_size": input_size}
+        torch.save({"state_dict": flow_file_net.state_dict(), "meta": meta}, path)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dff_common.checkpoint"):
+            build(flow_net=dict(type="FlowNetHalf", **pretrained(path, **options))).init_weights()
+        return caplog.text
+
+    assert init([8, 16]) == ""
+    warning = init([4, 8])
+    assert "flownet_half_chairs.pth: F was pre-trained on 4x8 pairs" in warning
+    assert "shorter side 16 (4.0x)" in warning
+    assert init([4, 8], input_short_side=8) == ""
+    assert "shorter side 40 (5.0x)" in init([8, 16], input_short_side=40)
 
 
 def test_missing_or_wrong_files_name_the_file(tmp_path, resnet50_file):
