@@ -43,7 +43,7 @@ __all__ = [
     "use_exact_flow",
 ]
 
-STRIDE = 16  # the feature grid the propagation warps on
+STRIDE = 16  # the grid the errors are measured on: the R-FCN's feature grid
 
 
 def frame_normaliser(cfg: CfgNode):
@@ -93,7 +93,9 @@ def scale_field_spread(scales: list) -> dict | None:
 
 def use_exact_flow(model, videos, round_to_cells: bool = False):
     """Make a DFF detector propagate with the exact motion of ``videos`` (:class:`ExactFlow`,
-    no scale field): the upper bound of any flow function for its N_feat and N_task.
+    no scale field): the upper bound of any flow function for its N_feat and N_task. The
+    motion is given on the grid of the finest propagated level (an FPN's P2, stride 4), so
+    no level gets it coarser than its own cells.
 
     Args:
         model (DFFRCNN): a detector with a propagation module and a fixed key-frame interval,
@@ -101,8 +103,8 @@ def use_exact_flow(model, videos, round_to_cells: bool = False):
             ``frame_idx`` in the inputs, as the test loader gives them).
         videos (Mapping[str, SyntheticVideo]): by video id
             (``dff_common.data.synthetic_vid.replay_synthetic_vid``).
-        round_to_cells (bool): the flow rounded to whole feature cells (no interpolation in
-            the warp). Defaults to False.
+        round_to_cells (bool): the flow rounded to whole cells of the finest level (no
+            interpolation in that level's warp). Defaults to False.
 
     Returns:
         DFFRCNN: ``model``, changed in place.
@@ -116,7 +118,7 @@ def use_exact_flow(model, videos, round_to_cells: bool = False):
             f"interval, got propagation {type(model.propagation).__name__} and scheduler "
             f"{model.scheduler!r}"
         )
-    exact = ExactFlow(videos, STRIDE, round_to_cells)
+    exact = ExactFlow(videos, min(model.propagation_strides().values()), round_to_cells)
     model.propagation.flow_net, model.propagation.use_scale = exact, False
 
     def key_frame(inputs) -> int:

@@ -11,6 +11,7 @@ import importlib.util
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -23,13 +24,18 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 from torch import nn
 
+from dff_common import propagation
 from dff_common.classical_flow import IMAGENET_MEAN
 from dff_common.complexity import cost_ratio
+from dff_common.data.synthetic_vid import render_vid_snippet
+from dff_common.flow_error import exact_feature_flow
 from dff_common.flow_nets import FlowNetHalf
-from dff_common.propagation import FeaturePropagation
+from dff_common.propagation import FeaturePropagation, resize_flow
 from dff_common.scheduler import FixedIntervalScheduler
+from dff_common.warp import warp
 from dff_detectron2 import DFFRCNN, add_dff_config, get_dff_cfg
 from dff_detectron2.experiment import PREFIX, schedule_opts, start_from, synthetic_cfg
+from dff_detectron2.flow_error import use_exact_flow
 from dff_detectron2.model_zoo_costs import model_zoo_part_macs
 
 ARCHS = ("C4", "DC5", "FPN")
@@ -327,6 +333,33 @@ def test_fpn_levels_are_warped_each_at_its_own_stride():
         torch.testing.assert_close(propagated[name][inside], expected, rtol=0, atol=tol)
         # the key frame's own features are far off: the test sees the shift at every level
         assert (copied[name][inside] - expected).abs().max() > 100 * tol, name
+
+
+def test_the_exact_motion_reaches_every_fpn_level_from_the_p2_grid(monkeypatch):
+    """The Exact flow rows of an FPN model: the motion on P2's stride-4 grid, resized to each
+    level, not a stride-16 motion (coarser than P2 and P3's cells) resized up."""
+    video = render_vid_snippet(np.random.default_rng(3), 4, 128, 160, [0], max_speed=0.3)
+    torch.manual_seed(0)
+    dff = build_model(get_dff_cfg(_dff_config("FPN"), SMALL + COCO_CLASSES)).eval()
+    use_exact_flow(dff, {"v": video})
+    warped = []
+
+    def spy(features, flow, scale=None, **kwargs):
+        warped.append((features.shape[2:], flow))
+        return warp(features, flow, scale, **kwargs)
+
+    monkeypatch.setattr(propagation, "warp", spy)
+    with torch.no_grad():
+        for i in range(4):  # key frame 0 (l = 10), then frames 1-3 propagated from it
+            frame = torch.from_numpy(video.frames[i][..., ::-1].copy()).permute(2, 0, 1)  # BGR
+            dff([{"image": frame, "video_id": "v", "frame_idx": i, "height": 128, "width": 160}])
+    assert len(warped) == 3 * 5  # P2-P6 of frames 1-3
+    exact = exact_feature_flow(video, 3, 0, 4)[None]
+    coarse = resize_flow(exact_feature_flow(video, 3, 0, 16)[None], (32, 40))
+    assert (exact - coarse).abs().max() > 0.5  # the stride-16 motion misses P2's cells
+    for size, flow in warped[-5:]:
+        torch.testing.assert_close(flow, resize_flow(exact, tuple(size)))
+    assert [tuple(size) for size, _ in warped[-5:]] == [(32, 40), (16, 20), (8, 10), (4, 5), (2, 3)]
 
 
 # ------------------------------------------------------------------ weights: the converter
