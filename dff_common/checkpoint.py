@@ -313,6 +313,8 @@ def check_flow_input_size(extras: dict, input_short_side: int, source: str) -> N
         input_short_side (int): shorter side of the frames F will get.
         source (str): the checkpoint's name, for the message.
     """
+    if isinstance(input_short_side, bool) or not isinstance(input_short_side, int):
+        raise ValueError(f"input_short_side must be an int, got {input_short_side!r}")
     meta = extras.get("meta")
     trained = meta.get("input_size") if isinstance(meta, dict) else None
     if not trained:

@@ -279,6 +279,8 @@ def test_flow_net_pretrained_on_much_smaller_pairs_warns(tmp_path, caplog):
     assert "shorter side 16 (4.0x)" in warning
     assert init([4, 8], input_short_side=8) == ""
     assert "shorter side 40 (5.0x)" in init([8, 16], input_short_side=40)
+    with pytest.raises(ValueError, match=r"flownet_half_chairs.pth.*input_short_side.*'40'"):
+        init([8, 16], input_short_side="40")  # a config value of the wrong type
 
 
 def test_missing_or_wrong_files_name_the_file(tmp_path, resnet50_file):
