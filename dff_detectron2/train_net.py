@@ -8,15 +8,16 @@ Usage (through the repository's dispatcher, or ``python -m dff_detectron2.train_
 
 Flags: ``--config-file/--config``, ``--eval-only``, ``--resume``, ``--num-gpus``,
 ``--num-machines``, ``--machine-rank``, ``--dist-url`` and trailing ``KEY VALUE`` options.
-detectron2 0.6's ``launch`` and ``DefaultTrainer`` use one CUDA device per process for
-multi-process runs; on a CPU-only machine run with ``--num-gpus 1 MODEL.DEVICE cpu``.
+``--num-gpus N`` starts N processes per machine through detectron2's ``launch``: one CUDA
+device each, or, on a machine without CUDA (``MODEL.DEVICE cpu``), N CPU processes over gloo
+(:mod:`dff_detectron2.launch`).
 """
 
 import os
 import weakref
 
 import torch
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
 import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
@@ -24,6 +25,7 @@ from dff_detectron2.checkpoint import DFFCheckpointer
 from dff_detectron2.data_loader import build_dff_test_loader, build_dff_train_loader
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
 from dff_detectron2.evaluator import VIDEvaluator
+from dff_detectron2.launch import launch
 from dff_detectron2.load import get_dff_cfg
 
 __all__ = ["Trainer", "main", "setup"]

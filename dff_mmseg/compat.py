@@ -1,9 +1,9 @@
 """What the installable stack needs so that mmseg 1.2.2 / mmengine 0.10.7 run (CPU machines).
 
 * **mmcv-lite instead of full mmcv** (full mmcv 2.1 does not compile against torch 2.14):
-  ``import mmseg.models`` imports ``mmcv.ops``, which loads the compiled ``mmcv._ext``. A
-  placeholder (``dff_common.compat``) is registered whose ops raise naming the op; DFF uses
-  none of them. A full mmcv (with ``_ext``) is used untouched.
+  ``import mmseg.models`` imports ``mmcv.ops``, which loads the compiled ``mmcv._ext``. The
+  placeholder for it is in :mod:`dff_compat` (installed with the package, applied before the
+  first mmcv import of every process); a full mmcv (with ``_ext``) is used untouched.
 * **torch >= 2.6 loads with ``weights_only=True`` by default**, and mmengine 0.10.7 calls
   ``torch.load`` without the argument, so loading or resuming a checkpoint of mmengine's own
   ``Runner``/``CheckpointHook`` fails: besides tensors it pickles the message hub's
@@ -20,16 +20,13 @@
 import importlib.util
 import pickle
 
-from dff_common.compat import applied_shims, record_shim, register_placeholder
+import dff_compat
 
 __all__ = ["allow_mmengine_checkpoints", "apply"]
 
-HOW_TO_BUILD = (
-    "install the full mmcv with compiled ops instead of mmcv-lite "
-    "(`pip install mmcv` with a matching compiler, see the mmcv installation guide)"
-)
 _SAFE_GLOBALS = "torch.serialization.add_safe_globals[mmengine checkpoints]"
 _HISTORY_BUFFER_STATISTICS = ("min", "max", "current", "mean")
+_APPLIED: list[str] = []
 
 
 def _history_buffer_getattr(owner, name: str):
@@ -55,7 +52,7 @@ def allow_mmengine_checkpoints() -> None:
     """
     import torch.serialization
 
-    if _SAFE_GLOBALS in applied_shims() or not hasattr(torch.serialization, "add_safe_globals"):
+    if _SAFE_GLOBALS in _APPLIED or not hasattr(torch.serialization, "add_safe_globals"):
         return
     if importlib.util.find_spec("mmengine") is None:
         return
@@ -74,11 +71,11 @@ def allow_mmengine_checkpoints() -> None:
         safe += [(reconstruct, f"{module}._reconstruct"), (scalar, f"{module}.scalar")]
     safe += sorted({type(np.dtype(code)) for code in np.typecodes["All"]}, key=str)
     torch.serialization.add_safe_globals(safe)
-    record_shim(_SAFE_GLOBALS)
+    _APPLIED.append(_SAFE_GLOBALS)
 
 
 def apply() -> list[str]:
     """Apply the shims mmseg / mmengine need here; returns the names applied so far."""
-    register_placeholder("mmcv._ext", HOW_TO_BUILD)
+    dff_compat.install()
     allow_mmengine_checkpoints()
-    return applied_shims()
+    return dff_compat.applied_shims() + _APPLIED

@@ -7,8 +7,9 @@
 # last line of stdout.
 #
 # detectron2 0.6 is not on PyPI: its third-party sdist `pb1-detectron2==0.6` lacks the C++
-# sources, so we build a pure-Python wheel of it with `ext_modules` dropped;
-# dff_common.compat then provides placeholders for the missing `detectron2._C`.
+# sources, so we build a pure-Python wheel of it with `ext_modules` dropped; dff_compat then
+# provides placeholders for the missing `detectron2._C` (and mmcv-lite's `mmcv._ext`), through
+# dff_compat.pth in site-packages, so that they are in place in every process.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 key=$(sha256sum "$here/requirements.txt" | cut -c1-12)
@@ -16,6 +17,12 @@ root="${DFF_ENV_ROOT:-$HOME/.cache/dff-env}"
 venv="$root/venv-$key"
 py="$venv/bin/python"
 log() { echo "[setup_env] $*" >&2; }
+# the project, editable, and dff_compat.pth (an editable install does not ship it)
+install_project() {
+  "$py" -m pip install -q --no-deps --no-build-isolation -e "$here" >&2
+  site=$("$py" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  cp "$here/dff_compat.pth" "$site/dff_compat.pth"
+}
 
 if [ ! -f "$venv/.complete" ]; then
   log "creating $venv (first run: a few minutes; later runs reuse it)"
@@ -50,14 +57,16 @@ if [ ! -f "$venv/.complete" ]; then
       "tensorboard" "pydot" >&2
     rm -rf "$tmp"
   fi
-  "$py" -m pip install -q --no-deps --no-build-isolation -e "$here" >&2
+  install_project
   touch "$venv/.complete"
 else
   # the clone may be new: point the editable install at it (cheap, no dependencies), once;
   # the lock keeps concurrent jobs from racing on the same venv
   finder=$(ls "$venv"/lib/python3*/site-packages/__editable___dff_*_finder.py 2>/dev/null || true)
-  if [ -z "$finder" ] || ! grep -q "'$here/dff_common'" "$finder"; then
-    ( flock 9; "$py" -m pip install -q --no-deps --no-build-isolation -e "$here" >&2 ) 9>"$venv/.install.lock"
+  pth=$(ls "$venv"/lib/python3*/site-packages/dff_compat.pth 2>/dev/null || true)
+  if [ -z "$finder" ] || ! grep -q "'$here/dff_common'" "$finder" || ! grep -q "'$here/dff_compat'" "$finder" \
+      || [ -z "$pth" ] || ! cmp -s "$pth" "$here/dff_compat.pth"; then
+    ( flock 9; install_project ) 9>"$venv/.install.lock"
   fi
 fi
 echo "$py"

@@ -5,6 +5,9 @@ runs the same model code, data loader and ``SimpleTrainer.run_step`` under DDP o
 """
 
 import itertools
+import os
+import subprocess
+import sys
 
 import torch
 import torch.distributed as dist
@@ -74,3 +77,30 @@ def test_ddp_steps_keep_parameters_equal_across_ranks(tiny_cfg, tmp_path):
         assert torch.equal(value, ranks[1]["final"][name]), f"{name} differs across ranks"
         changed += not torch.equal(value, ranks[0]["initial"][name])
     assert changed > 0.9 * len(ranks[0]["final"])  # the steps did update the parameters
+
+
+def test_train_net_launches_two_cpu_processes(tmp_path):
+    # tools/train_net.py --num-gpus 2 on a machine without CUDA: detectron2's launch over
+    # gloo, each spawned process importing detectron2 before any plugin code
+    make_synthetic_vid(
+        tmp_path / "synthetic_vid", num_train_videos=2, num_val_videos=0, num_test_videos=0,
+        num_frames=4, height=48, width=64, num_det_images=2, seed=3,
+    )  # fmt: skip
+    out_dir = tmp_path / "out"
+    opts = [
+        "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "0",
+        "MODEL.DFF.FEATURE.OUT_CHANNELS", "32", "INPUT.MIN_SIZE_TRAIN", "(48,)",
+        "DATASETS.TEST", "()", "OUTPUT_DIR", str(out_dir),
+    ]  # fmt: skip
+    config = "configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml"
+    run = subprocess.run(
+        [sys.executable, "tools/train_net.py", "--config", config, "--num-gpus", "2", *opts],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "DFF_DATASETS": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = (out_dir / "log.txt").read_text()
+    assert "World size: 2" in log
+    assert (out_dir / "log.txt.rank1").is_file()  # the second process trained too
+    saved = torch.load(out_dir / "model_final.pth", map_location="cpu")
+    assert saved["iteration"] == 1

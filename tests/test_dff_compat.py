@@ -1,4 +1,4 @@
-"""dff_common.compat: placeholders only where a compiled extension is missing."""
+"""dff_compat: placeholders only where a compiled extension is missing."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from dff_common import compat
+import dff_compat as compat
 
 
 def run_python(code: str, cwd) -> str:
@@ -42,7 +42,7 @@ def test_only_a_missing_extension_of_an_installed_package_gets_a_placeholder(tmp
     out = run_python(
         """
         import sys, types
-        from dff_common import compat
+        import dff_compat as compat
         real = sys.modules["loadedfw._C"] = types.ModuleType("loadedfw._C")
         print([compat.register_placeholder(f"{p}._C", "build it")
                for p in ("fakefw", "barefw", "loadedfw", "notinstalledfw")])
@@ -57,3 +57,27 @@ def test_only_a_missing_extension_of_an_installed_package_gets_a_placeholder(tmp
         "True True True",
         "['barefw._C']",
     ]
+
+
+def test_shims_apply_on_a_frameworks_first_import_without_importing_it_early(tmp_path):
+    # a framework whose package imports its missing extension at once, like detectron2.layers
+    (tmp_path / "orderfw").mkdir()
+    (tmp_path / "orderfw" / "__init__.py").write_text("from orderfw import _C\nOPS = _C\n")
+    out = run_python(
+        """
+        import sys
+        import dff_compat
+        seen = []
+        def shims():
+            seen.append("orderfw" in sys.modules)  # the shims run before the package does
+            dff_compat.register_placeholder("orderfw._C", "build it")
+        dff_compat._SHIMS["orderfw"] = shims
+        dff_compat.install()
+        dff_compat.install()  # idempotent: one finder
+        import orderfw
+        print(seen, orderfw.OPS._dff_placeholder, "orderfw._C" in dff_compat.applied_shims())
+        print(sum(isinstance(f, dff_compat._ShimFinder) for f in sys.meta_path))
+        """,
+        tmp_path,
+    )
+    assert out.splitlines() == ["[False] True True", "1"]
