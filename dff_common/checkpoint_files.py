@@ -8,11 +8,17 @@
   checkpoint, from its top-level keys, so that one is not read as the other's.
 - :func:`check_keys_match`: a checkpoint of another model, which holds no parameter of the
   model (the frameworks only warn about missing keys and keep the initial weights).
+- :func:`load_pickle`: a ``.pkl`` checkpoint (detectron2's and Detectron's model zoos: numpy
+  arrays in plain containers) read without running code: ``pickle.load`` would call whatever
+  the file names.
 """
 
 from __future__ import annotations
 
+import codecs
+import collections
 import contextlib
+import io
 import os
 import pickle
 import secrets
@@ -25,6 +31,7 @@ __all__ = [
     "check_framework",
     "check_keys_match",
     "checkpoint_framework",
+    "load_pickle",
     "read_errors",
 ]
 
@@ -152,3 +159,65 @@ def check_keys_match(model: nn.Module, checkpoint_keys: Iterable[str], path: str
         f"{checkpoint_keys[:3]}, the model's parameters like {names[:3]}; is it a checkpoint "
         "of another model?"
     )
+
+
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    """What pickled numpy arrays, scalars and dtypes reference, under numpy 1 and 2 paths."""
+    import numpy as np
+
+    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
+    scalar = np.float64(0).__reduce__()[0]
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = reconstruct
+        allowed[(module, "scalar")] = scalar
+    for dtype in {type(np.dtype(code)) for code in np.typecodes["All"]}:
+        allowed[("numpy.dtypes", dtype.__name__)] = dtype
+    allowed[("collections", "OrderedDict")] = collections.OrderedDict
+    allowed[("_codecs", "encode")] = codecs.encode  # bytes in protocol-2 pickles of Python 3
+    return allowed
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Resolves only numpy arrays, scalars and dtypes, ``OrderedDict`` and ``codecs.encode``
+    (to bytes); anything else a file names (a function to call, a class to build) is
+    refused."""
+
+    def __init__(self, file, path: str):
+        super().__init__(file, encoding="latin1")  # Python 2 pickles of the Caffe2 zoo
+        self.path = path
+        self.allowed = _numpy_globals()
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.allowed:
+            return self.allowed[(module, name)]
+        raise pickle.UnpicklingError(
+            f"refusing to load {self.path}: it references {module}.{name}, and a .pkl "
+            "checkpoint may hold only numpy arrays in plain containers (a file that names "
+            "other objects can run code when unpickled). If you trust it, convert it to a "
+            ".pth of tensors (torch.save) yourself"
+        )
+
+
+def load_pickle(path: str):
+    """Read a ``.pkl`` checkpoint that holds numpy arrays in dicts, lists and tuples (the
+    detectron2 and Detectron model-zoo formats) without running any code from it.
+
+    Raises:
+        ValueError: naming ``path``, if it references any other object, or is truncated or
+            not a pickle.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return _ArraysOnlyUnpickler(io.BytesIO(data), path).load()
+    except pickle.UnpicklingError as err:
+        if str(err).startswith("refusing to load"):
+            raise ValueError(str(err)) from None
+        raise ValueError(
+            f"cannot read checkpoint {path}: not a pickle or truncated ({err})"
+        ) from err
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+        raise ValueError(
+            f"cannot read checkpoint {path}: not a pickle or truncated ({err})"
+        ) from err

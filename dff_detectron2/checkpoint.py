@@ -4,7 +4,10 @@ fvcore's ``Checkpointer.save`` writes ``NAME.pth`` and then ``last_checkpoint`` 
 process killed while writing leaves a truncated file under the checkpoint's name (the next
 ``--resume`` fails on it, or picks it up). Here every file the checkpointer writes goes
 through :func:`dff_common.checkpoint_files.atomic_open`. Loading names the file when it is
-truncated or corrupt, was written by mmengine, or holds no parameter of the model.
+truncated or corrupt, was written by mmengine, or holds no parameter of the model. A ``.pkl``
+(the model zoos' format), which ``DetectionCheckpointer`` reads with ``pickle.load`` (running
+whatever code the file names), is read by :func:`~dff_common.checkpoint_files.load_pickle`,
+which admits numpy arrays in plain containers only.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dff_common.checkpoint_files import (
     atomic_open,
     check_framework,
     check_keys_match,
+    load_pickle,
     read_errors,
 )
 
@@ -52,10 +56,27 @@ class DFFCheckpointer(DetectionCheckpointer):
     def _load_file(self, filename: str) -> dict:
         """``DetectionCheckpointer._load_file``, raising ``ValueError`` naming ``filename`` when
         it cannot be read, holds an mmengine checkpoint, or no parameter of the model."""
-        with read_errors(filename):
-            loaded = super()._load_file(filename)
+        if filename.endswith(".pkl"):
+            loaded = self._load_pickle(filename)
+        else:
+            with read_errors(filename):
+                loaded = super()._load_file(filename)
         check_framework(loaded["model"], filename, "detectron2")  # whole file if no "model"
         if not loaded.get("matching_heuristics"):  # caffe2 / pycls names are converted later
             keys = [k.removeprefix("module.") for k in loaded["model"]]
             check_keys_match(self.model, keys, os.fspath(filename))
         return loaded
+
+    def _load_pickle(self, filename: str) -> dict:
+        """A model-zoo ``.pkl`` as ``DetectionCheckpointer._load_file`` returns it, read safely:
+        detectron2's format (``model`` + ``__author__``) as it is, Detectron's (``blobs``, or
+        bare ImageNet weights) without momenta and marked for detectron2's name matching."""
+        data = load_pickle(self.path_manager.get_local_path(filename))
+        if not isinstance(data, dict):
+            raise ValueError(f"checkpoint {filename} holds a {type(data).__name__}, not a dict")
+        if "model" in data and "__author__" in data:
+            self.logger.info(f"Reading a file from '{data['__author__']}'")
+            return data
+        data = data.get("blobs", data)
+        data = {k: v for k, v in data.items() if not k.endswith("_momentum")}
+        return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}

@@ -15,10 +15,10 @@ import math
 import os
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
 from dff_common.checkpoint import load_flownets, load_torchvision_resnet
+from dff_detectron2.checkpoint import DFFCheckpointer
 
 __all__ = ["initial_weights", "save_weights"]
 
@@ -31,7 +31,7 @@ def _prefixed(module: torch.nn.Module, prefix: str, keep=lambda key: True) -> di
 
 def _base_weights(model: torch.nn.Module, path: str) -> dict:
     """The model weights of a detectron2 checkpoint (``.pth``, or a model-zoo ``.pkl``)."""
-    loaded = DetectionCheckpointer(model)._load_file(path)
+    loaded = DFFCheckpointer(model)._load_file(path)
     if loaded.get("matching_heuristics"):
         raise ValueError(
             f"{path}: a {loaded.get('__author__', 'foreign')} checkpoint needs detectron2's name "
