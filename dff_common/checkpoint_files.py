@@ -8,6 +8,8 @@
   checkpoint, from its top-level keys, so that one is not read as the other's.
 - :func:`check_keys_match`: a checkpoint of another model, which holds no parameter of the
   model (the frameworks only warn about missing keys and keep the initial weights).
+- :func:`check_output_dir`: a training run refuses a folder holding an earlier run's
+  checkpoints unless asked to resume it (of the same model) or to replace them.
 - :func:`load_pickle`: a ``.pkl`` checkpoint (detectron2's and Detectron's model zoos: numpy
   arrays in plain containers) read without running code: ``pickle.load`` would call whatever
   the file names.
@@ -18,7 +20,9 @@ from __future__ import annotations
 import codecs
 import collections
 import contextlib
+import glob
 import io
+import logging
 import os
 import pickle
 import secrets
@@ -26,11 +30,15 @@ from collections.abc import Iterable, Iterator
 
 from torch import nn
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "atomic_open",
     "check_framework",
     "check_keys_match",
+    "check_output_dir",
     "checkpoint_framework",
+    "differing_keys",
     "load_pickle",
     "read_errors",
 ]
@@ -221,3 +229,77 @@ def load_pickle(path: str):
         raise ValueError(
             f"cannot read checkpoint {path}: not a pickle or truncated ({err})"
         ) from err
+
+
+def differing_keys(recorded, current, prefix: str = "", ignore: tuple[str, ...] = ()) -> list:
+    """The dotted keys whose values differ between two nested mappings (a key missing on one
+    side counts), leaving out keys named in ``ignore`` at any depth."""
+    if not (isinstance(recorded, dict) and isinstance(current, dict)):
+        same = recorded == current or (
+            isinstance(recorded, (list, tuple))
+            and isinstance(current, (list, tuple))
+            and list(recorded) == list(current)
+        )
+        return [] if same else [prefix.rstrip(".")]
+    keys = sorted(set(recorded) | set(current), key=str)
+    return [
+        found
+        for key in keys
+        if key not in ignore
+        for found in differing_keys(recorded.get(key), current.get(key), f"{prefix}{key}.", ignore)
+    ]
+
+
+def check_output_dir(
+    folder: str,
+    patterns: Iterable[str],
+    *,
+    resume: bool,
+    overwrite: bool,
+    recorded: tuple[str, dict] | None = None,
+    current: dict | None = None,
+    ignore: tuple[str, ...] = (),
+) -> None:
+    """Before a training run writes checkpoints into ``folder``: refuse when it holds an
+    earlier run's, unless ``resume`` (and ``recorded`` is the same model as ``current``) or
+    ``overwrite`` (the earlier checkpoints are then removed, so that two runs never mix).
+
+    Args:
+        folder (str): the run's output folder.
+        patterns (Iterable[str]): glob patterns of the framework's checkpoint files.
+        resume (bool): the run continues the folder's latest checkpoint.
+        overwrite (bool): the run replaces the folder's checkpoints.
+        recorded (tuple[str, dict], optional): ``(file, model config)`` that the folder's run
+            recorded; compared with ``current`` when resuming.
+        current (dict, optional): this run's model config.
+        ignore (tuple[str, ...]): keys of the model config that may differ (e.g. the initial
+            weights, which a resumed run does not read).
+
+    Raises:
+        FileExistsError: checkpoints there and neither ``resume`` nor ``overwrite``.
+        ValueError: resuming checkpoints of another model config (naming the keys).
+    """
+    found = sorted(
+        {path for pattern in patterns for path in glob.glob(os.path.join(folder, pattern))}
+    )
+    if not found:
+        return
+    names = ", ".join(os.path.basename(path) for path in found[:4]) + (", ..." * (len(found) > 4))
+    if overwrite:
+        logger.warning("--overwrite: removing the %d earlier checkpoint files of %s: %s",
+                       len(found), folder, names)  # fmt: skip
+        for path in found:
+            os.remove(path)
+        return
+    if not resume:
+        raise FileExistsError(
+            f"{folder} holds checkpoints of an earlier run ({names}): pass --resume to continue "
+            "it, --overwrite to replace them, or give another output folder"
+        )
+    if recorded is not None and current is not None:
+        keys = differing_keys(recorded[1], current, ignore=ignore)
+        if keys:
+            raise ValueError(
+                f"{folder} holds checkpoints of another model: {', '.join(keys[:5])} differ from "
+                f"{recorded[0]}; pass --overwrite to replace them, or give another output folder"
+            )

@@ -17,10 +17,12 @@ import os
 import weakref
 
 import torch
+import yaml
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
 import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
+from dff_common.checkpoint_files import check_output_dir
 from dff_detectron2.checkpoint import DFFCheckpointer
 from dff_detectron2.data_loader import build_dff_test_loader, build_dff_train_loader
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
@@ -29,6 +31,8 @@ from dff_detectron2.launch import launch
 from dff_detectron2.load import get_dff_cfg
 
 __all__ = ["Trainer", "main", "setup"]
+
+CHECKPOINTS = ("model_*.pth", "last_checkpoint")  # what detectron2's checkpointer writes
 
 
 class Trainer(DefaultTrainer):
@@ -108,6 +112,21 @@ def setup(args):
     return cfg
 
 
+def check_output_dir_of(cfg, resume: bool, overwrite: bool) -> None:
+    """Refuse to train into ``cfg.OUTPUT_DIR`` over an earlier run's checkpoints unless
+    resuming the same model (its ``config.yaml``, less ``WEIGHTS`` and ``DEVICE``) or
+    overwriting (:func:`~dff_common.checkpoint_files.check_output_dir`)."""
+    saved = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
+    recorded = None
+    if os.path.isfile(saved):
+        with open(saved) as f:
+            recorded = (saved, (yaml.safe_load(f) or {}).get("MODEL", {}))
+    check_output_dir(
+        cfg.OUTPUT_DIR, CHECKPOINTS, resume=resume, overwrite=overwrite, recorded=recorded,
+        current=yaml.safe_load(cfg.dump())["MODEL"], ignore=("WEIGHTS", "DEVICE"),
+    )  # fmt: skip
+
+
 def _main(args):
     cfg = setup(args)
     if args.eval_only:
@@ -132,9 +151,15 @@ def main(argv=None):
     """
     parser = default_argument_parser()
     parser.add_argument("--config", dest="config_file", help="alias of --config-file")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="train into an OUTPUT_DIR that holds checkpoints, removing them first",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not args.config_file:
         parser.error("--config-file (or --config) is required")
+    if not args.eval_only:  # before default_setup rewrites OUTPUT_DIR/config.yaml
+        check_output_dir_of(get_dff_cfg(args.config_file, args.opts), args.resume, args.overwrite)
     launch(
         _main,
         args.num_gpus,

@@ -149,11 +149,13 @@ def checkpoint_of(run: str, work_dir: str) -> Path:
     return Path(work_dir) / run / f"iter_{TRAININGS[run][1]}.pth"
 
 
-def train(config: str, work_dir: str | Path, options: list[str]) -> None:
-    """Train ``config`` (a file of :data:`CONFIGS`) with mmengine's Runner into ``work_dir``."""
+def train(config: str, work_dir: str | Path, options: list[str], overwrite: bool = False) -> None:
+    """Train ``config`` (a file of :data:`CONFIGS`) with mmengine's Runner into ``work_dir``
+    (replacing checkpoints there only if ``overwrite``)."""
     from .train import main as runner_main
 
-    runner_main([str(CONFIGS / config), "--work-dir", str(work_dir), "--cfg-options", *options])
+    argv = [str(CONFIGS / config), "--work-dir", str(work_dir), "--cfg-options", *options]
+    runner_main([*argv, "--overwrite"] if overwrite else argv)
 
 
 def train_run(
@@ -173,7 +175,7 @@ def train_run(
         options = run_options(config, data, flow_net, flow_checkpoint, seed)
         if init:
             options.append(f"load_from={checkpoint_of(init, work_dir)}")
-        train(config, checkpoint.parent, options)
+        train(config, checkpoint.parent, options, overwrite=retrain)
     return checkpoint
 
 

@@ -20,8 +20,11 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+from pathlib import Path
 
-__all__ = ["build_config", "main", "parse_args"]
+__all__ = ["build_config", "check_work_dir", "main", "parse_args"]
+
+CHECKPOINTS = ("iter_*.pth", "epoch_*.pth", "best_*.pth", "last_checkpoint")  # mmengine's
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--eval-only", action="store_true", help="evaluate (test loop) instead of training"
     )
     parser.add_argument("--checkpoint", help="weights to evaluate with --eval-only")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train into a work dir that holds checkpoints, removing them first",
+    )
     args = parser.parse_args(argv)
     if args.checkpoint and not args.eval_only:
         parser.error("--checkpoint is for --eval-only (use load_from or --resume to train)")
@@ -107,6 +115,22 @@ def _skip_replaced_initial_weights(cfg) -> None:
             print_log(f"initial weights of {dropped} not read: {checkpoint} holds them", "current")
 
 
+def check_work_dir(cfg, resume: bool, overwrite: bool) -> None:
+    """Refuse to train into ``cfg.work_dir`` over an earlier run's checkpoints unless resuming
+    the same model (the config the Runner dumped there, less initial weights) or overwriting
+    (:func:`~dff_common.checkpoint_files.check_output_dir`)."""
+    from mmengine.config import Config
+
+    from dff_common.checkpoint_files import check_output_dir
+
+    dumped = sorted(Path(cfg.work_dir).glob("*.py"), key=lambda p: p.stat().st_mtime)
+    recorded = (str(dumped[-1]), Config.fromfile(dumped[-1]).model.to_dict()) if dumped else None
+    check_output_dir(
+        cfg.work_dir, CHECKPOINTS, resume=resume, overwrite=overwrite, recorded=recorded,
+        current=cfg.model.to_dict(), ignore=("init_cfg", "pretrained"),
+    )  # fmt: skip
+
+
 def _init_cpu_process_group(launcher: str) -> None:
     """Start gloo from the torchrun environment when CUDA is absent (see the module docstring)."""
     import torch
@@ -129,6 +153,8 @@ def main(argv: list[str] | None = None):
 
     args = parse_args(argv)
     cfg = build_config(args)
+    if not args.eval_only and int(os.environ.get("RANK", "0")) == 0:
+        check_work_dir(cfg, args.resume, args.overwrite)
     _init_cpu_process_group(args.launcher)
     # the configs' runner_type: DFFRunner, whose checkpoint loading names a bad file
     runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)

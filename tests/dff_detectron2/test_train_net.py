@@ -165,3 +165,26 @@ def test_table4_evaluate_matches_detectron2s_test_loop(tiny_cfg, tinyvid, tmp_pa
     # Eq. 5: (F+S+W + N_task) / (N_feat + N_task), in time and in MACs
     assert cost_ratio(PartCosts(9.0, 2.0, 0, 0, 1.0)) == pytest.approx(0.3)  # ms
     assert cost_ratio(PartCosts(90, 5, 0, 0, 10)) == pytest.approx(0.15)  # MACs
+
+
+def test_training_refuses_an_output_dir_with_checkpoints_unless_resumed_or_overwritten(
+    tinyvid, tmp_path
+):
+    opts = [str(v) if not isinstance(v, tuple) else repr(v) for v in OPTS]
+    config = ["--config", "configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml"]
+    run = [*config, *opts, "OUTPUT_DIR", str(tmp_path), "SOLVER.MAX_ITER", "1",
+           "DATASETS.TEST", "()"]  # fmt: skip
+    main(run)
+    final = tmp_path / "model_final.pth"
+    before = final.read_bytes()
+    with pytest.raises(FileExistsError, match=rf"{tmp_path} holds checkpoints .*model_final\.pth"):
+        main(run)  # the same command again
+    other = [*run, "MODEL.DFF.FEATURE.OUT_CHANNELS", "32"]  # another model, same folder
+    with pytest.raises(ValueError, match=r"another model: DFF\.FEATURE\.OUT_CHANNELS differ"):
+        main(["--resume", *other])
+    assert final.read_bytes() == before  # nothing written was lost
+    main(["--resume", *run, "SOLVER.MAX_ITER", "2"])  # the same model resumes
+    assert torch.load(final, map_location="cpu")["iteration"] == 1
+    main(["--overwrite", *other])
+    weights = torch.load(final, map_location="cpu")["model"]
+    assert weights["roi_heads.cls_score_maps.weight"].shape[1] == 16  # OUT_CHANNELS 32, half

@@ -298,3 +298,36 @@ def test_initial_weights_are_read_only_when_training_starts_from_them(synthetic_
     options = [*initial, f"load_from={weights}"]
     train_main([str(config), "--work-dir", str(tmp_path / "b"), "--cfg-options", *options])
     assert (tmp_path / "b" / "iter_1.pth").is_file() and not missing.exists()
+
+
+def test_training_refuses_a_work_dir_with_checkpoints_unless_resumed_or_overwritten(
+    synthetic_root, tmp_path
+):
+    work_dir = tmp_path / "work"
+    config = write_config(tmp_path, synthetic_root, max_iters=2)
+    train_main([str(config), "--work-dir", str(work_dir)])
+    checkpoint = work_dir / "iter_2.pth"
+    before = checkpoint.read_bytes()
+    with pytest.raises(FileExistsError, match=rf"{work_dir} holds checkpoints .*iter_2\.pth"):
+        train_main([str(config), "--work-dir", str(work_dir)])  # the same command again
+    # another model (4-channel features, its backbone dict replaced) resumed into the folder
+    other = write_config(
+        tmp_path,
+        synthetic_root,
+        2,
+        "model.update(backbone=dict(out_channels=4), decode_head=dict(in_channels=4, channels=4))",
+    )
+    other = other.rename(tmp_path / "other.py")
+    with pytest.raises(
+        ValueError,
+        match=r"another model: backbone\.norm, backbone\.out_channels, .* differ from .*tiny_2\.py",
+    ):
+        train_main([str(other), "--work-dir", str(work_dir), "--resume"])
+    assert checkpoint.read_bytes() == before  # nothing written was lost
+    train_main([str(other), "--work-dir", str(work_dir), "--overwrite"])
+    assert (
+        torch.load(checkpoint, weights_only=True)["state_dict"][
+            "decode_head.conv_seg.weight"
+        ].shape[1]
+        == 4
+    )
