@@ -92,10 +92,11 @@ def test_run_options_give_f_only_to_learned_flows():
 
 def test_a_run_trains_from_its_initialising_run_unless_done(tmp_path, monkeypatch):
     trained = []
-    monkeypatch.setattr(experiment, "train", lambda *args: trained.append(args))
+    monkeypatch.setattr(experiment, "train", lambda *args, **kw: trained.append((*args, kw)))
     checkpoint = experiment.train_run("dff-fixn", str(tmp_path), "d", "flownet", "f.pth")
     assert checkpoint == tmp_path / "dff-fixn" / "iter_200.pth"
-    ((config, work_dir, options),) = trained
+    ((config, work_dir, options, keywords),) = trained
+    assert keywords == {"overwrite": False}
     assert (config, work_dir) == (experiment.TRAININGS["dff-fixn"][0], checkpoint.parent)
     assert options[-1] == f"load_from={tmp_path / 'frame' / 'iter_400.pth'}"
     checkpoint.parent.mkdir()
@@ -103,7 +104,7 @@ def test_a_run_trains_from_its_initialising_run_unless_done(tmp_path, monkeypatc
     experiment.train_run("dff-fixn", str(tmp_path), "d", "flownet", "f.pth")
     assert len(trained) == 1  # reused
     experiment.train_run("dff-fixn", str(tmp_path), "d", "flownet", "f.pth", retrain=True)
-    assert len(trained) == 2
+    assert len(trained) == 2 and trained[1][-1] == {"overwrite": True}  # replaces its checkpoints
 
 
 def test_zoo_rows_are_the_segformer_zoo_model_trained_frame_then_dff():
