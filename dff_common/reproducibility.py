@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["RunSettings", "over_seeds", "seed_everything"]
+__all__ = ["RunSettings", "over_seeds", "random_states", "seed_everything", "set_random_states"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,31 @@ def seed_everything(
         threads=torch.get_num_threads(),
         cpu_capability=torch.backends.cpu.get_cpu_capability(),
     )
+
+
+def random_states() -> dict:
+    """The states of ``random``, NumPy's global generator and torch's CPU (and current GPU)
+    generator, in types ``torch.load(weights_only=True)`` reads (for a training checkpoint)."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    states = {
+        "python": random.getstate(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state()
+    return states
+
+
+def set_random_states(states: dict) -> None:
+    """Put the generators back where :func:`random_states` found them."""
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state(states["cuda"])
 
 
 def over_seeds(values: Sequence[float]) -> str:

@@ -5,6 +5,9 @@ either ImageNet VID or ImageNet DET datasets, at 2 : 1 ratio." Every mini-batch 
 per-GPU batch) is drawn from one source, the source chosen at random with the configured ratio;
 within a source, images are drawn epoch by epoch in a fresh random order.
 
+A resumed run (:meth:`MixedSourceBatches.start_batch`) continues the same stream of images:
+the index draws of the batches already trained on are replayed without reading a frame.
+
 Test: whole videos per process, frames in time order (:class:`VideoInferenceSampler`), so that
 Algorithm 1 sees every video from its first frame on whatever the number of processes.
 """
@@ -20,6 +23,7 @@ from detectron2.data import (
 )
 from detectron2.data.build import worker_init_reset_seed
 from detectron2.utils import comm
+from detectron2.utils.env import seed_all_rng
 from torch.utils.data import DataLoader, IterableDataset, Sampler, get_worker_info
 
 __all__ = [
@@ -41,6 +45,15 @@ class MixedSourceBatches(IterableDataset):
         batch_size (int): images per mini-batch (per GPU).
         ratio (dict[str, float]): relative frequency of each source, e.g. {"VID": 2, "DET": 1}.
         seed (int): random seed; each rank and loader worker derives its own stream.
+
+    Attributes:
+        start_batch (int): batches of this process already trained on (a resumed run's
+            iteration): iteration starts at the batch that would have come next. The
+            DataLoader takes batches from its workers in turn (batch b from worker
+            ``b % W``), so worker w of a run resumed at s continues worker ``(s + w) % W``.
+            In a worker, the mapper's random draws are seeded per batch, so that they resume
+            too; without workers they are the main process's, which the trainer's checkpoint
+            restores.
     """
 
     def __init__(self, records, mapper, batch_size: int, ratio: dict, seed: int = 0):
@@ -57,6 +70,7 @@ class MixedSourceBatches(IterableDataset):
         if not self.sources or weights.sum() <= 0:
             raise ValueError(f"no training images from a source with a positive ratio {ratio}")
         self.probabilities = weights / weights.sum()
+        self.start_batch = 0
 
     def _stream(self, rng: np.random.Generator, source: str):
         """Indices of one source, a fresh permutation per epoch."""
@@ -65,12 +79,20 @@ class MixedSourceBatches(IterableDataset):
 
     def __iter__(self):
         worker = get_worker_info()
-        worker_id = 0 if worker is None else worker.id
-        rng = np.random.default_rng([self.seed, comm.get_rank(), worker_id])
+        workers, worker_id = (1, 0) if worker is None else (worker.num_workers, worker.id)
+        stream_id = (self.start_batch + worker_id) % workers  # the worker this one continues
+        done = (self.start_batch + worker_id) // workers  # batches that worker already gave
+        rank = comm.get_rank()
+        rng = np.random.default_rng([self.seed, rank, stream_id])
         streams = {s: self._stream(rng, s) for s in self.sources}
-        while True:
+        for number in itertools.count():
             source = self.sources[rng.choice(len(self.sources), p=self.probabilities)]
-            indices = itertools.islice(streams[source], self.batch_size)
+            indices = list(itertools.islice(streams[source], self.batch_size))
+            if number < done:
+                continue
+            if worker is not None:
+                sequence = np.random.SeedSequence([self.seed, rank, stream_id, number])
+                seed_all_rng(int(sequence.generate_state(1)[0] % 2**31))
             yield [self.mapper(self.records[i]) for i in indices]
 
 

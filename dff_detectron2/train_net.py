@@ -24,7 +24,12 @@ from detectron2.solver.build import get_default_optimizer_params, maybe_add_grad
 import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
 from dff_common.checkpoint_files import check_output_dir
 from dff_detectron2.checkpoint import DFFCheckpointer
-from dff_detectron2.data_loader import build_dff_test_loader, build_dff_train_loader
+from dff_common.reproducibility import random_states, set_random_states
+from dff_detectron2.data_loader import (
+    MixedSourceBatches,
+    build_dff_test_loader,
+    build_dff_train_loader,
+)
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
 from dff_detectron2.evaluator import VIDEvaluator
 from dff_detectron2.launch import launch
@@ -47,13 +52,33 @@ class Trainer(DefaultTrainer):
         return super().build_hooks()
 
     def state_dict(self) -> dict:
-        """Also checkpoint the optimizer (its momentum), which detectron2 0.6 omits."""
-        return {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
+        """Also checkpoint the optimizer (its momentum), which detectron2 0.6 omits, and the
+        random generators of this process, so that a resumed run continues exactly."""
+        return {
+            **super().state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": random_states(),
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         if "optimizer" in state_dict:
             self.optimizer.load_state_dict(state_dict["optimizer"])
+        self._resumed_rng = state_dict.get("rng")
+
+    def resume_or_load(self, resume: bool = True) -> None:
+        """detectron2's ``resume_or_load``; a resumed run then continues the pair stream at
+        its next batch and the random generators where the checkpoint left them."""
+        self._resumed_rng = None
+        super().resume_or_load(resume=resume)
+        if not self.start_iter:
+            return
+        loader = self._trainer.data_loader
+        if isinstance(getattr(loader, "dataset", None), MixedSourceBatches):
+            loader.dataset.start_batch = self.start_iter
+            self._trainer._data_loader_iter = iter(loader)  # new workers from that batch
+        if self._resumed_rng is not None:  # after iter(): it draws from torch's generator
+            set_random_states(self._resumed_rng)
 
     @classmethod
     def build_optimizer(cls, cfg, model):

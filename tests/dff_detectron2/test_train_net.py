@@ -188,3 +188,31 @@ def test_training_refuses_an_output_dir_with_checkpoints_unless_resumed_or_overw
     main(["--overwrite", *other])
     weights = torch.load(final, map_location="cpu")["model"]
     assert weights["roi_heads.cls_score_maps.weight"].shape[1] == 16  # OUT_CHANNELS 32, half
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
+    tiny_cfg, tinyvid, tmp_path, workers
+):
+    from detectron2.utils.env import seed_all_rng
+
+    def run(out, max_iter, resume):
+        cfg = _cfg(tiny_cfg, out, "SOLVER.MAX_ITER", max_iter, "SOLVER.CHECKPOINT_PERIOD", 2,
+                   "DATASETS.TEST", (), "DATALOADER.NUM_WORKERS", workers)  # fmt: skip
+        seed_all_rng(cfg.SEED)  # as default_setup does in a new process
+        trainer = Trainer(cfg)
+        trainer.resume_or_load(resume=resume)
+        trainer.train()
+        return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    uninterrupted = run(tmp_path / "a", 4, resume=False)
+    # the run killed after its checkpoint at iteration 2: only that checkpoint is left
+    killed = tmp_path / "b"
+    killed.mkdir()
+    (killed / "model_0000001.pth").write_bytes((tmp_path / "a" / "model_0000001.pth").read_bytes())
+    (killed / "last_checkpoint").write_text("model_0000001.pth")
+    seed_all_rng(123)  # whatever the new process's generators hold, the checkpoint's count
+    resumed = run(killed, 4, resume=True)
+    assert resumed.keys() == uninterrupted.keys()
+    differ = [k for k in resumed if not torch.equal(resumed[k], uninterrupted[k])]
+    assert not differ, f"{len(differ)} tensors differ, e.g. {differ[:3]}"
