@@ -23,8 +23,8 @@ from detectron2.solver.build import get_default_optimizer_params, maybe_add_grad
 
 import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
 from dff_common.checkpoint_files import check_output_dir
-from dff_detectron2.checkpoint import DFFCheckpointer
 from dff_common.reproducibility import random_states, set_random_states
+from dff_detectron2.checkpoint import DFFCheckpointer
 from dff_detectron2.data_loader import (
     MixedSourceBatches,
     build_dff_test_loader,
