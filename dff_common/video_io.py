@@ -2,7 +2,8 @@
 checked, and a video (mp4v) or numbered PNG frames written without overwriting.
 
 Nothing is skipped: a frame that cannot be decoded raises :class:`FrameReadError` naming its
-file (folder) or index (video).
+file (folder) or index (video); a frame larger than the readers' limit
+(:mod:`dff_common.data.frame_size`) is refused before it is decoded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
+
+from dff_common.data.frame_size import FrameTooLargeError, check_frame_size
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -89,6 +92,9 @@ class FrameReader:
                         "OpenCV's video backends cannot decode"
                     )
                 count, fps = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+                width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+                height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+                check_frame_size(width, height, str(self.path))
             finally:
                 capture.release()
             self.num_frames = int(count) if count > 0 else None
@@ -114,7 +120,10 @@ class FrameReader:
         for index, file in enumerate(self.files):
             try:  # PIL, unlike cv2.imread, raises on a truncated file instead of padding it
                 with Image.open(file) as image:
+                    check_frame_size(*image.size, f"frame {index} {file}")
                     rgb = np.asarray(image.convert("RGB"))
+            except FrameTooLargeError:
+                raise
             except (OSError, SyntaxError, ValueError) as error:  # UnidentifiedImageError too
                 raise FrameReadError(f"cannot decode frame {index} {file}: {error}") from error
             yield index, np.ascontiguousarray(rgb[:, :, ::-1])

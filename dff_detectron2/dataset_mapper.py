@@ -10,6 +10,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from PIL import UnidentifiedImageError
 
+from dff_common.data.frame_size import check_image_file
 from dff_common.data.pairs import sample_key_index
 
 __all__ = ["DFFPairDatasetMapper"]
@@ -97,6 +98,7 @@ class DFFPairDatasetMapper:
 
     def _read(self, path: str, role: str) -> np.ndarray:
         """Decode one frame, naming the file and its role if it is missing or not an image."""
+        check_image_file(path)  # before decoding: a frame too large to hold is refused
         try:
             return utils.read_image(path, format=self.image_format)
         except FileNotFoundError:

@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dff_common.data.frame_size import check_image_file
+
 __all__ = [
     "ANNOTATED_INDEX",
     "SNIPPET_LENGTH",
@@ -159,7 +161,8 @@ def read_image(path: str | Path, channel_order: str = "rgb") -> np.ndarray:
     """
     if channel_order not in ("rgb", "bgr"):
         raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-    image = cv2.imread(str(_existing(path)), cv2.IMREAD_COLOR)
+    check_image_file(_existing(path))
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"cannot decode image {path} (corrupt or not an image file)")
     return image[..., ::-1].copy() if channel_order == "rgb" else image
@@ -171,7 +174,8 @@ def read_label(path: str | Path) -> np.ndarray:
     Returns:
         np.ndarray: uint8 ``(H, W)``.
     """
-    label = cv2.imread(str(_existing(path)), cv2.IMREAD_UNCHANGED)
+    check_image_file(_existing(path))
+    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if label is None:
         raise ValueError(f"cannot decode label map {path} (corrupt or not an image file)")
     if label.ndim != 2 or label.dtype != np.uint8:

@@ -13,7 +13,9 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import BoxMode
+from PIL import Image
 
+from dff_common.data.frame_size import FrameTooLargeError
 from dff_common.data.synthetic_vid import make_synthetic_vid
 from dff_detectron2.data_loader import MixedSourceBatches
 from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
@@ -201,3 +203,13 @@ def test_vid_det_mixing_is_2_to_1_per_minibatch():
     assert sorted(det_draws) == sorted(list(range(5)) * 2)
     with pytest.raises(ValueError, match="positive ratio"):
         MixedSourceBatches(recs[:20], lambda r: r, 1, {"VID": 0, "DET": 1})
+
+
+def test_the_pair_mapper_refuses_a_frame_over_the_limit_naming_it(tiny_cfg, tmp_path, monkeypatch):
+    Image.new("RGB", (64, 48)).save(tmp_path / "000000.JPEG")
+    record = {"file_name": str(tmp_path / "000000.JPEG"), "height": 48, "width": 64,
+              "annotations": [], "source": "DET"}  # fmt: skip
+    mapper = DFFPairDatasetMapper(tiny_cfg(), is_train=False)
+    monkeypatch.setenv("DFF_MAX_FRAME_PIXELS", "1000")
+    with pytest.raises(FrameTooLargeError, match=r"000000\.JPEG: a frame of 64x48"):
+        mapper(record)
