@@ -6,8 +6,9 @@
   file) turned into errors naming it.
 - :func:`checkpoint_framework` / :func:`check_framework`: which framework wrote a loaded
   checkpoint, from its top-level keys, so that one is not read as the other's.
-- :func:`check_keys_match`: a checkpoint of another model, which holds no parameter of the
-  model (the frameworks only warn about missing keys and keep the initial weights).
+- :func:`check_keys_match`: a checkpoint of another model, which holds none or too few of the
+  model's parameters (the frameworks only warn about missing keys and keep the initial
+  weights); :func:`check_finite`: one that holds NaN or infinite values.
 - :func:`check_output_dir`: a training run refuses a folder holding an earlier run's
   checkpoints unless asked to resume it (of the same model) or to replace them.
 - :func:`load_pickle`: a ``.pkl`` checkpoint (detectron2's and Detectron's model zoos: numpy
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "atomic_open",
+    "check_finite",
     "check_framework",
     "check_keys_match",
     "check_output_dir",
@@ -97,7 +99,12 @@ def read_errors(path: str) -> Iterator[None]:
             raise
         size = os.path.getsize(path)
         first_line = str(err).strip().split("\n")[0] or type(err).__name__
-        if "weights only" in first_line.lower():
+        if "weights only" in first_line.lower() and "mmengine." in str(err):
+            reason = (
+                "it was written by mmengine's Runner (it pickles mmengine objects, which only "
+                "mmengine reads): load it with mmengine (the mmseg plugin, dff_mmseg)"
+            )
+        elif "weights only" in first_line.lower():
             reason = (
                 "torch.load(weights_only=True) refused it: the file is corrupt or holds "
                 f"objects other than tensors and plain containers ({first_line})"
@@ -145,8 +152,28 @@ def check_framework(checkpoint, path: str, expected: str) -> None:
     )
 
 
-def check_keys_match(model: nn.Module, checkpoint_keys: Iterable[str], path: str) -> None:
-    """Raise if a checkpoint read from ``path`` holds none of a model's parameters.
+# a checkpoint must hold at least this share of a model's parameter tensors
+MIN_PARAMETER_SHARE = 0.5
+
+
+def _subnetworks(names: Iterable[str], depth: int = 2) -> str:
+    """``a.b (n tensors), ...``: the first ``depth`` parts of the names, with their counts."""
+    counts: dict[str, int] = {}
+    for name in names:
+        prefix = ".".join(name.split(".")[:depth])
+        counts[prefix] = counts.get(prefix, 0) + 1
+    return ", ".join(f"{prefix} ({n})" for prefix, n in list(counts.items())[:6]) + (
+        ", ..." if len(counts) > 6 else ""
+    )
+
+
+def check_keys_match(
+    model: nn.Module, checkpoint_keys: Iterable[str], path: str, complete: bool = False
+) -> None:
+    """Raise if a checkpoint read from ``path`` holds too few of a model's parameters: none, or
+    less than :data:`MIN_PARAMETER_SHARE` of them (a checkpoint of another architecture, which
+    the frameworks load with a warning about missing keys), or, if ``complete`` (a model about
+    to be evaluated), any.
 
     Buffers are left out: a checkpoint of another model may share a few (e.g. a data
     preprocessor's mean and std) and still load no weight.
@@ -156,17 +183,54 @@ def check_keys_match(model: nn.Module, checkpoint_keys: Iterable[str], path: str
         checkpoint_keys (Iterable[str]): the checkpoint's keys, with the prefixes the loader
             strips already stripped.
         path (str): the file, for the message.
+        complete (bool): every parameter must be in the checkpoint. Defaults to False.
     """
     names = sorted(name for name, _ in model.named_parameters())
     checkpoint_keys = sorted(checkpoint_keys)
-    if not names or set(names) & set(checkpoint_keys):
+    present = set(checkpoint_keys)
+    missing = [name for name in names if name not in present]
+    if not names or not missing:
         return
-    raise ValueError(
-        f"checkpoint {path} holds none of the {len(names)} parameters of "
-        f"{type(model).__name__}: its {len(checkpoint_keys)} entries are named like "
-        f"{checkpoint_keys[:3]}, the model's parameters like {names[:3]}; is it a checkpoint "
-        "of another model?"
-    )
+    if len(missing) == len(names):
+        raise ValueError(
+            f"checkpoint {path} holds none of the {len(names)} parameters of "
+            f"{type(model).__name__}: its {len(checkpoint_keys)} entries are named like "
+            f"{checkpoint_keys[:3]}, the model's parameters like {names[:3]}; is it a checkpoint "
+            "of another model?"
+        )
+    found = len(names) - len(missing)
+    if complete or found < MIN_PARAMETER_SHARE * len(names):
+        need = "all of them to evaluate" if complete else f"at least {MIN_PARAMETER_SHARE:.0%}"
+        raise ValueError(
+            f"checkpoint {path} holds {found} of the {len(names)} parameter tensors of "
+            f"{type(model).__name__} ({found / len(names):.0%}; {need}): missing "
+            f"{_subnetworks(missing)}; is it a checkpoint of another architecture, or of a model "
+            "without that part?"
+        )
+
+
+def check_finite(state_dict: dict, path: str) -> None:
+    """Raise ``ValueError`` naming ``path`` and the entries if any tensor or array of a loaded
+    checkpoint holds a NaN or an infinite value."""
+    import numpy as np
+    import torch
+
+    bad = []
+    for key, value in state_dict.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            finite = bool(torch.isfinite(value).all())
+        elif isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+            finite = bool(np.isfinite(value).all())
+        else:
+            continue
+        if not finite:
+            bad.append(key)
+    if bad:
+        raise ValueError(
+            f"checkpoint {path} holds NaN or infinite values in {len(bad)} entries "
+            f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''}): the run that wrote it "
+            "diverged, or the file is damaged; load an earlier checkpoint"
+        )
 
 
 def _numpy_globals() -> dict[tuple[str, str], object]:

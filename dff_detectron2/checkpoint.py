@@ -4,7 +4,8 @@ fvcore's ``Checkpointer.save`` writes ``NAME.pth`` and then ``last_checkpoint`` 
 process killed while writing leaves a truncated file under the checkpoint's name (the next
 ``--resume`` fails on it, or picks it up). Here every file the checkpointer writes goes
 through :func:`dff_common.checkpoint_files.atomic_open`. Loading names the file when it is
-truncated or corrupt, was written by mmengine, or holds no parameter of the model. A ``.pkl``
+truncated or corrupt, was written by mmengine, holds NaN or infinite values, or too few of the
+model's parameters (all of them for a model to evaluate). A ``.pkl``
 (the model zoos' format), which ``DetectionCheckpointer`` reads with ``pickle.load`` (running
 whatever code the file names), is read by :func:`~dff_common.checkpoint_files.load_pickle`,
 which admits numpy arrays in plain containers only.
@@ -18,6 +19,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 
 from dff_common.checkpoint_files import (
     atomic_open,
+    check_finite,
     check_framework,
     check_keys_match,
     load_pickle,
@@ -46,25 +48,30 @@ class DFFCheckpointer(DetectionCheckpointer):
     """detectron2's ``DetectionCheckpointer`` with atomic writes and checked loads.
 
     Args: those of ``DetectionCheckpointer`` (``model``, ``save_dir``, ``save_to_disk``,
-    checkpointables such as ``trainer``).
+    checkpointables such as ``trainer``), and
+        complete (bool): the file must hold every parameter of the model (a model about to
+            be evaluated). Defaults to False.
     """
 
-    def __init__(self, model, save_dir: str = "", **kwargs):
+    def __init__(self, model, save_dir: str = "", complete: bool = False, **kwargs):
         super().__init__(model, save_dir, **kwargs)
         self.path_manager = _AtomicWrites(self.path_manager)
+        self.complete = complete
 
     def _load_file(self, filename: str) -> dict:
         """``DetectionCheckpointer._load_file``, raising ``ValueError`` naming ``filename`` when
-        it cannot be read, holds an mmengine checkpoint, or no parameter of the model."""
+        it cannot be read, holds an mmengine checkpoint, NaN or infinite values, or too few of
+        the model's parameters."""
         if filename.endswith(".pkl"):
             loaded = self._load_pickle(filename)
         else:
             with read_errors(filename):
                 loaded = super()._load_file(filename)
         check_framework(loaded["model"], filename, "detectron2")  # whole file if no "model"
+        check_finite(loaded["model"], os.fspath(filename))
         if not loaded.get("matching_heuristics"):  # caffe2 / pycls names are converted later
             keys = [k.removeprefix("module.") for k in loaded["model"]]
-            check_keys_match(self.model, keys, os.fspath(filename))
+            check_keys_match(self.model, keys, os.fspath(filename), complete=self.complete)
         return loaded
 
     def _load_pickle(self, filename: str) -> dict:

@@ -86,5 +86,5 @@ def load_model(config: str | CfgNode, weights: str | None = None, opts: Sequence
     model = build_model(cfg)
     weights = cfg.MODEL.WEIGHTS if weights is None else weights
     if weights:
-        DFFCheckpointer(model).load(weights)
+        DFFCheckpointer(model, complete=True).load(weights)
     return model.eval()

@@ -156,7 +156,7 @@ def _main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DFFCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        DFFCheckpointer(model, save_dir=cfg.OUTPUT_DIR, complete=True).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         return Trainer.test(cfg, model)

@@ -43,7 +43,7 @@ def load_model(
     model.cfg = cfg
     model.dataset_meta = None
     if checkpoint:
-        loaded = load_checkpoint(model, checkpoint)  # names the file of a bad checkpoint
+        loaded = load_checkpoint(model, checkpoint, complete=True)  # names a bad file
         model.dataset_meta = loaded.get("meta", {}).get("dataset_meta")
     return model.to(device).eval()
 

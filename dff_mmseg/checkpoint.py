@@ -1,9 +1,10 @@
 """Trained checkpoints through mmengine: checked loads and saves that survive a kill.
 
 Loading (``load_from``, ``--resume``, ``--eval-only --checkpoint``, :func:`dff_mmseg.load_model`)
-names the file when it is truncated or corrupt, was written by detectron2, or holds no parameter
-of the model; mmengine alone raises the zip reader's message naming no file, or only warns about
-missing keys and keeps the initial weights.
+names the file when it is truncated or corrupt, was written by detectron2, holds NaN or infinite
+values, or too few of the model's parameters (all of them for a model to evaluate); mmengine
+alone raises the zip reader's message naming no file, or only warns about missing keys and keeps
+the initial weights.
 
 Saving: mmengine's ``CheckpointHook`` writes ``iter_N.pth`` in place and, with
 ``max_keep_ckpts``, deletes the oldest checkpoint *before* writing the new one, so a process
@@ -30,6 +31,7 @@ from torch import nn
 
 from dff_common.checkpoint_files import (
     atomic_open,
+    check_finite,
     check_framework,
     check_keys_match,
     read_errors,
@@ -59,16 +61,26 @@ def read_checkpoint(filename: str, map_location="cpu") -> dict:
     return checkpoint
 
 
-def _check_matches(model: nn.Module, checkpoint: dict, filename: str, revise_keys) -> None:
-    """Raise unless some parameter of ``model`` is in ``checkpoint`` (after ``revise_keys``)."""
-    keys = checkpoint.get("state_dict", checkpoint)
+def _check_matches(
+    model: nn.Module, checkpoint: dict, filename: str, revise_keys, complete: bool = False
+) -> None:
+    """Raise unless ``checkpoint`` holds finite values and enough of the parameters of
+    ``model`` (after ``revise_keys``; all of them if ``complete``)."""
+    state_dict = checkpoint.get("state_dict", checkpoint)
+    check_finite(state_dict, filename)
+    keys = list(state_dict)
     for pattern, replacement in revise_keys:
         keys = [re.sub(pattern, replacement, k) for k in keys]
-    check_keys_match(model, keys, filename)
+    check_keys_match(model, keys, filename, complete=complete)
 
 
 def load_checkpoint(
-    model: nn.Module, filename: str, map_location="cpu", strict: bool = False, revise_keys=None
+    model: nn.Module,
+    filename: str,
+    map_location="cpu",
+    strict: bool = False,
+    revise_keys=None,
+    complete: bool = False,
 ) -> dict:
     """mmengine's ``load_checkpoint`` with :func:`read_checkpoint`'s checks, refusing a file
     that holds no parameter of ``model``.
@@ -80,23 +92,36 @@ def load_checkpoint(
         strict (bool): refuse any missing or unexpected key. Defaults to False.
         revise_keys (list, optional): ``(pattern, replacement)`` applied to the checkpoint's
             keys. Defaults to stripping ``module.``.
+        complete (bool): the file must hold every parameter (a model about to be
+            evaluated). Defaults to False.
 
     Returns:
         dict: the checkpoint.
     """
     revise_keys = REVISE_KEYS if revise_keys is None else revise_keys
     checkpoint = read_checkpoint(filename, map_location)
-    _check_matches(model, checkpoint, filename, revise_keys)
+    _check_matches(model, checkpoint, filename, revise_keys, complete)
     return _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
 
 
 @RUNNERS.register_module()
 class DFFRunner(Runner):
     """mmengine's ``Runner`` whose :meth:`load_checkpoint` (``load_from``, ``resume``) reads
-    through :func:`read_checkpoint` and refuses a checkpoint that holds no parameter of the model.
+    through :func:`read_checkpoint` and refuses a checkpoint with NaN or infinite values or too
+    few of the model's parameters (any missing one for :meth:`test`).
 
     Selected by ``runner_type = "DFFRunner"`` (the configs' ``default_runtime.py``).
     """
+
+    _testing = False
+
+    def test(self) -> dict:
+        """``Runner.test``, its weights required to cover the whole model."""
+        self._testing = True
+        try:
+            return super().test()
+        finally:
+            self._testing = False
 
     def load_checkpoint(
         self, filename: str, map_location="cpu", strict: bool = False, revise_keys=REVISE_KEYS
@@ -105,7 +130,7 @@ class DFFRunner(Runner):
         checkpoint = read_checkpoint(filename, map_location)
         self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
-        _check_matches(model, checkpoint, filename, revise_keys)
+        _check_matches(model, checkpoint, filename, revise_keys, complete=self._testing)
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
         self._has_loaded = True
         self.logger.info(f"Load checkpoint from {filename}")

@@ -3,12 +3,14 @@
 import os
 import stat
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from dff_common.checkpoint_files import (
     atomic_open,
+    check_finite,
     check_framework,
     check_keys_match,
     checkpoint_framework,
@@ -83,9 +85,23 @@ def test_the_framework_is_told_from_the_files_they_write(
         check_framework(detectron2, "b.pth", "mmengine")
 
 
-def test_check_keys_match_needs_one_parameter_not_just_buffers():
+def test_check_keys_match_needs_half_the_parameters_not_just_buffers():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
-    check_keys_match(model, ["0.weight", "other.weight"], "ok.pth")  # one parameter is enough
+    check_keys_match(model, ["0.weight", "0.bias", "other.weight"], "ok.pth")  # half is enough
     message = r"checkpoint c.pth holds none of the 4 parameters of Sequential: .*'fc.weight'"
     with pytest.raises(ValueError, match=message):
         check_keys_match(model, ["fc.weight", "1.running_mean", "1.running_var"], "c.pth")
+    message = r"p.pth holds 1 of the 4 parameter tensors of Sequential \(25%; at least 50%\): "
+    with pytest.raises(ValueError, match=message + r"missing 0.bias \(1\), 1.bias \(1\), 1.weight"):
+        check_keys_match(model, ["0.weight", "1.running_mean"], "p.pth")  # another architecture
+    with pytest.raises(ValueError, match=r"3 of the 4 .*all of them to evaluate\): missing 1.bias"):
+        check_keys_match(model, ["0.weight", "0.bias", "1.weight"], "e.pth", complete=True)
+
+
+def test_check_finite_names_the_file_and_entries():
+    check_finite({"a": torch.ones(2), "n": torch.tensor([1, 2]), "s": 3}, "ok.pth")
+    bad = {"a": torch.ones(2), "b": torch.tensor([1.0, float("inf")]), "c": np.array([np.nan])}
+    with pytest.raises(
+        ValueError, match=r"bad.pth holds NaN or infinite values in 2 entries \(b, c\)"
+    ):
+        check_finite(bad, "bad.pth")

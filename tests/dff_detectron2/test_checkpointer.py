@@ -1,5 +1,8 @@
 """DFFCheckpointer: bad checkpoints named, atomic saves that survive a kill, the Trainer's use."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from detectron2.engine.hooks import PeriodicCheckpointer
@@ -119,3 +122,38 @@ def test_kill_while_saving_leaves_the_previous_checkpoint(
     assert resumed.start_iter == 1
     for key, value in resumed.model.state_dict().items():
         assert torch.equal(value, weights[key]), key
+
+
+def test_an_mmengine_checkpoint_is_named_in_a_process_without_the_mmseg_plugin(
+    mmengine_checkpoint,
+):
+    code = f"""
+import torch
+from dff_detectron2.checkpoint import DFFCheckpointer
+try:
+    DFFCheckpointer(torch.nn.Linear(2, 1)).load({str(mmengine_checkpoint)!r})
+except ValueError as err:
+    print(err)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert f"cannot read checkpoint {mmengine_checkpoint}: it was written by mmengine" in run.stdout
+
+
+def test_a_checkpoint_of_too_little_of_the_model_or_not_finite_is_refused(saved, tmp_path):
+    cfg, model, path = saved
+    weights = torch.load(path, map_location="cpu")["model"]
+    names = [n for n, _ in model.named_parameters()]
+    other = {k: v for k, v in weights.items() if k not in names[: len(names) * 2 // 3]}
+    torch.save({"model": other}, tmp_path / "other.pth")  # another architecture's third
+    message = rf"other.pth holds \d+ of the {len(names)} parameter tensors of DFFRCNN \(3\d%"
+    with pytest.raises(ValueError, match=message + r"; at least 50%\): missing backbone\.net"):
+        DFFCheckpointer(Trainer.build_model(cfg)).load(str(tmp_path / "other.pth"))
+    no_flow = {k: v for k, v in weights.items() if not k.startswith("propagation.flow_net.")}
+    torch.save({"model": no_flow}, tmp_path / "no_flow.pth")
+    DFFCheckpointer(Trainer.build_model(cfg)).load(str(tmp_path / "no_flow.pth"))  # to train
+    with pytest.raises(ValueError, match=r"all of them to evaluate\): missing propagation\.flow"):
+        load_model(cfg, str(tmp_path / "no_flow.pth"))  # to evaluate: F would be random
+    weights["roi_heads.cls_score_maps.weight"][0] = float("inf")
+    torch.save({"model": weights}, tmp_path / "diverged.pth")
+    with pytest.raises(ValueError, match=r"diverged.pth holds NaN or infinite values in 1 ent"):
+        load_model(cfg, str(tmp_path / "diverged.pth"))

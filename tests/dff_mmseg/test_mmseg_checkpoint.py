@@ -185,3 +185,21 @@ def test_previous_best_checkpoint_is_dropped_only_after_the_new_one_is_written(t
     with pytest.raises(OSError, match="disk full"):
         hook._save_best_checkpoint(runner, {"mIoU": 0.7})
     assert os.listdir(tmp_path) == ["best_mIoU_iter_2.pth"]  # mmengine's hook deletes it first
+
+
+def test_a_checkpoint_of_too_little_of_the_model_or_not_finite_is_refused(trained, tmp_path):
+    config, path = trained
+    checkpoint = torch.load(path, weights_only=True)
+    weights = checkpoint["state_dict"]
+    no_flow = {k: v for k, v in weights.items() if not k.startswith("propagation.flow_net.")}
+    torch.save({**checkpoint, "state_dict": no_flow}, tmp_path / "no_flow.pth")
+    message = r"no_flow.pth holds \d+ of the \d+ parameter tensors of DFFSegmentor .*all of "
+    missing = r"them to evaluate\): missing propagation\.flow_net"
+    with pytest.raises(ValueError, match=message + missing):
+        load_model(str(config), str(tmp_path / "no_flow.pth"))
+    with pytest.raises(ValueError, match=message):  # --eval-only through DFFRunner.test
+        train_main([str(config), "--eval-only", "--checkpoint", str(tmp_path / "no_flow.pth")])
+    weights["decode_head.conv_seg.weight"].view(-1)[0] = float("nan")
+    torch.save(checkpoint, tmp_path / "nan.pth")
+    with pytest.raises(ValueError, match=r"nan.pth holds NaN or infinite values in 1 entries"):
+        load_model(str(config), str(tmp_path / "nan.pth"))
