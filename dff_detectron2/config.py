@@ -1,6 +1,10 @@
 """Config keys of Deep Feature Flow for detectron2 (all under ``cfg.MODEL.DFF``)."""
 
+import logging
+
 from detectron2.config import CfgNode as CN
+
+from dff_common.data.pairs import offsets_mismatch
 
 __all__ = ["add_dff_config", "check_dff_config"]
 
@@ -115,6 +119,8 @@ def check_dff_config(cfg: CN) -> None:
     Raises:
         ValueError: if ``MODEL.DFF.KEY_FRAME_INTERVAL`` (l) is not an integer >= 1, or a
             ``MODEL.DFF.FLOW`` lr factor is not a number >= 0.
+
+    Warns when the training pairs' ``KEY_OFFSET_RANGE`` is not ``[-(l-1), 0]`` (Sec. 3).
     """
     interval = cfg.MODEL.DFF.KEY_FRAME_INTERVAL
     if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
@@ -128,4 +134,12 @@ def check_dff_config(cfg: CN) -> None:
             raise ValueError(
                 f"MODEL.DFF.FLOW.{key} (lr factor) must be a number >= 0, got {factor!r} "
                 f"({type(factor).__name__})"
+            )
+    low, high = cfg.MODEL.DFF.KEY_OFFSET_RANGE
+    if cfg.MODEL.DFF.MODE != "frame" and (low, high) != (0, 0):
+        mismatch = offsets_mismatch(-low, interval)
+        if mismatch:
+            logging.getLogger(__name__).warning(
+                f"MODEL.DFF.KEY_OFFSET_RANGE {(low, high)} and MODEL.DFF.KEY_FRAME_INTERVAL "
+                f"{interval}: {mismatch}; set MODEL.DFF.KEY_OFFSET_RANGE ({1 - interval}, 0)"
             )

@@ -18,6 +18,8 @@ initialisation) and sets ``model_wrapper_cfg`` to ``MMDistributedDataParallel`` 
 from __future__ import annotations
 
 import argparse
+import inspect
+import logging
 import os
 import os.path as osp
 from pathlib import Path
@@ -90,6 +92,7 @@ def build_config(args: argparse.Namespace):
         )
     if not args.eval_only:  # testing loads the whole model and never reads initial weights
         _skip_replaced_initial_weights(cfg)
+        _check_training_pairs(cfg)
     if args.eval_only:
         if args.checkpoint:
             cfg.load_from = args.checkpoint
@@ -129,6 +132,35 @@ def check_work_dir(cfg, resume: bool, overwrite: bool) -> None:
         cfg.work_dir, CHECKPOINTS, resume=resume, overwrite=overwrite, recorded=recorded,
         current=cfg.model.to_dict(), ignore=("init_cfg", "pretrained"),
     )  # fmt: skip
+
+
+def _check_training_pairs(cfg) -> None:
+    """Warn when the training pairs (``train_dataloader.dataset.interval``: offsets in
+    ``[-(l-1), 0]``) do not fit the model's key-frame interval ``model.interval``."""
+    from mmengine.logging import print_log
+    from mmseg.registry import DATASETS, MODELS
+
+    from dff_common.data.pairs import offsets_mismatch
+
+    def interval(section, registry):  # the section's, or its class's default
+        if "interval" in section:
+            return section["interval"]
+        cls = registry.get(section.get("type", ""))
+        parameter = inspect.signature(cls).parameters.get("interval") if cls else None
+        return None if parameter is None else parameter.default
+
+    dataset = cfg.get("train_dataloader", {}).get("dataset", {})
+    model_interval, pairs_interval = interval(cfg.model, MODELS), interval(dataset, DATASETS)
+    if not isinstance(model_interval, int) or not isinstance(pairs_interval, int):
+        return
+    mismatch = offsets_mismatch(pairs_interval - 1, model_interval)
+    if mismatch:
+        print_log(
+            f"train_dataloader.dataset.interval={pairs_interval} and model.interval="
+            f"{model_interval}: {mismatch}; set both to the same l",
+            "current",
+            level=logging.WARNING,
+        )
 
 
 def _init_cpu_process_group(launcher: str) -> None:

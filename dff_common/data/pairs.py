@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-__all__ = ["check_interval", "sample_key_index", "evaluation_pairs"]
+__all__ = ["check_interval", "evaluation_pairs", "offsets_mismatch", "sample_key_index"]
 
 
 def check_interval(interval: int, name: str = "interval") -> int:
@@ -24,6 +24,22 @@ def check_interval(interval: int, name: str = "interval") -> int:
     if interval < 1:
         raise ValueError(f"{name} (key frame duration length l) must be >= 1, got {interval}")
     return interval
+
+
+def offsets_mismatch(max_offset: int, interval: int) -> str | None:
+    """Why training pairs up to ``max_offset`` frames apart do not fit key frames every
+    ``interval`` frames at test time (which propagates over 0..l-1 frames, Sec. 3), or None."""
+    if max_offset > interval - 1:
+        return (
+            f"training pairs up to {max_offset} frames apart, while inference propagates over "
+            f"at most {interval - 1} (l - 1)"
+        )
+    if max_offset < interval - 1:
+        return (
+            f"inference propagates over up to {interval - 1} frames (l - 1), while training "
+            f"pairs are at most {max_offset} apart"
+        )
+    return None
 
 
 def sample_key_index(

@@ -181,3 +181,23 @@ def test_bad_flow_lr_factor_is_named(tiny_cfg, key, factor):
     cfg.MODEL.DFF.FLOW[key] = factor
     with pytest.raises(ValueError, match=rf"MODEL.DFF.FLOW.{key} \(lr factor\) must be a number"):
         build_model(cfg)
+
+
+def test_training_offsets_that_do_not_fit_l_are_warned_about(caplog):
+    from dff_detectron2.config import check_dff_config
+
+    cfg = get_cfg()
+    add_dff_config(cfg)
+    cfg.MODEL.DFF.KEY_FRAME_INTERVAL = 3  # the offsets left at the paper's (-9, 0)
+    with caplog.at_level("WARNING", logger="dff_detectron2.config"):
+        check_dff_config(cfg)
+    assert (
+        "KEY_OFFSET_RANGE (-9, 0) and MODEL.DFF.KEY_FRAME_INTERVAL 3: training pairs up to 9"
+        " frames apart, while inference propagates over at most 2 (l - 1); set MODEL.DFF."
+        "KEY_OFFSET_RANGE (-2, 0)" in caplog.text
+    )
+    caplog.clear()
+    cfg.MODEL.DFF.KEY_OFFSET_RANGE = (-2, 0)
+    with caplog.at_level("WARNING", logger="dff_detectron2.config"):
+        check_dff_config(cfg)
+    assert caplog.text == ""

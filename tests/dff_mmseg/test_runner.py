@@ -331,3 +331,27 @@ def test_training_refuses_a_work_dir_with_checkpoints_unless_resumed_or_overwrit
         ].shape[1]
         == 4
     )
+
+
+def test_a_model_interval_other_than_the_training_pairs_is_warned_about(
+    synthetic_root, tmp_path, monkeypatch
+):
+    import mmengine.logging
+
+    from dff_mmseg.train import build_config, parse_args
+
+    said = []
+    monkeypatch.setattr(
+        mmengine.logging, "print_log", lambda message, *a, **k: said.append(message)
+    )
+    config = str(write_config(tmp_path, synthetic_root, max_iters=1))
+    build_config(parse_args([config, "--cfg-options", "model.interval=3"]))
+    assert any(
+        "train_dataloader.dataset.interval=5 and model.interval=3: training pairs up to 4 frames"
+        " apart, while inference propagates over at most 2 (l - 1)" in m
+        for m in said
+    ), said
+    said.clear()
+    build_config(parse_args([config, "--cfg-options", "model.interval=3",
+                             "train_dataloader.dataset.interval=3"]))  # fmt: skip
+    assert not any("model.interval" in m for m in said)
