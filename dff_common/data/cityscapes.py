@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
+from PIL import Image
 
 from dff_common.data.frame_size import check_image_file
 
@@ -34,6 +34,7 @@ __all__ = [
     "SNIPPET_LENGTH",
     "AnnotatedFrame",
     "check_frames_exist",
+    "check_label_ids",
     "frame_path",
     "list_annotated_frames",
     "read_image",
@@ -130,7 +131,26 @@ def list_annotated_frames(
             raise ValueError(f"{path} lies in the folder of city {path.parent.name!r}")
         label = path if with_labels else None
         frames.append(AnnotatedFrame(root, split, city, sequence, frame, label))
+    if with_labels:
+        _check_every_annotated_image_has_a_label(root, split, {a.name for a in frames})
     return sorted(frames, key=lambda a: (a.city, a.sequence, a.frame))
+
+
+def _check_every_annotated_image_has_a_label(root: Path, split: str, labelled: set) -> None:
+    """Raise ``FileNotFoundError`` naming the label of an annotated image of
+    ``leftImg8bit/{split}`` (when that folder exists) that has none: its snippet would
+    otherwise drop out of training or evaluation unnoticed."""
+    images = sorted((root / "leftImg8bit" / split).glob("*/*_leftImg8bit.png"))
+    unlabelled = [p for p in images if p.name.removesuffix("_leftImg8bit.png") not in labelled]
+    if unlabelled:
+        name = unlabelled[0].name.removesuffix("_leftImg8bit.png")
+        city = unlabelled[0].parent.name
+        expected = root / "gtFine" / split / city / f"{name}_gtFine_labelTrainIds.png"
+        raise FileNotFoundError(
+            f"{len(unlabelled)} annotated images of {root / 'leftImg8bit' / split} have no "
+            f"label, e.g. {unlabelled[0]}: {expected} is missing (make *_labelTrainIds.png "
+            "with cityscapesscripts' createTrainIdLabelImgs)"
+        )
 
 
 def check_frames_exist(annotated: AnnotatedFrame, frames: Sequence[int]) -> None:
@@ -162,10 +182,8 @@ def read_image(path: str | Path, channel_order: str = "rgb") -> np.ndarray:
     if channel_order not in ("rgb", "bgr"):
         raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
     check_image_file(_existing(path))
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot decode image {path} (corrupt or not an image file)")
-    return image[..., ::-1].copy() if channel_order == "rgb" else image
+    image = np.asarray(_decode(path).convert("RGB"))
+    return image[..., ::-1].copy() if channel_order == "bgr" else image
 
 
 def read_label(path: str | Path) -> np.ndarray:
@@ -175,15 +193,39 @@ def read_label(path: str | Path) -> np.ndarray:
         np.ndarray: uint8 ``(H, W)``.
     """
     check_image_file(_existing(path))
-    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if label is None:
-        raise ValueError(f"cannot decode label map {path} (corrupt or not an image file)")
+    label = np.asarray(_decode(path))
     if label.ndim != 2 or label.dtype != np.uint8:
         raise ValueError(
             f"label map {path} must be a single-channel 8-bit PNG, got shape {label.shape} "
             f"dtype {label.dtype}"
         )
     return label
+
+
+def check_label_ids(label: np.ndarray, num_classes: int, ignore_index: int, path) -> None:
+    """Raise ``ValueError`` naming ``path`` if ``label`` holds ids that are neither a class
+    (``0 .. num_classes - 1``) nor ``ignore_index`` (e.g. ``*_labelIds.png``, Cityscapes ids
+    0-33, in place of ``*_labelTrainIds.png``)."""
+    ids = np.unique(label)
+    bad = ids[(ids >= num_classes) & (ids != ignore_index)]
+    if bad.size:
+        raise ValueError(
+            f"label map {path} holds ids {bad[:8].tolist()} outside the {num_classes} classes "
+            f"(0-{num_classes - 1}) and the ignore index {ignore_index}: is it a *_labelIds.png "
+            "(Cityscapes ids 0-33) in place of *_labelTrainIds.png? Make those with "
+            "cityscapesscripts' createTrainIdLabelImgs"
+        )
+
+
+def _decode(path: Path):
+    """The decoded image of ``path`` (PIL, which, unlike ``cv2.imread``, raises on a
+    truncated file instead of padding it)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image
+    except (OSError, SyntaxError, ValueError) as error:  # UnidentifiedImageError too
+        raise ValueError(f"cannot decode image {path}: {error} (corrupt or truncated)") from error
 
 
 def _existing(path: str | Path) -> Path:

@@ -85,6 +85,8 @@ class CityscapesVideoDataset(BaseSegDataset):
                 img_path=str(annotated.frame_path(i)),
                 seg_map_path=str(annotated.label_path) if annotated.label_path else None,
                 label_map=self.label_map,
+                num_classes=len(self.metainfo["classes"]),
+                ignore_index=self.ignore_index,
                 reduce_zero_label=False,
                 seg_fields=[],
                 frame=i,

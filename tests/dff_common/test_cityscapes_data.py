@@ -9,6 +9,7 @@ from dff_common.data.cityscapes import (
     ANNOTATED_INDEX,
     SNIPPET_LENGTH,
     check_frames_exist,
+    check_label_ids,
     frame_path,
     list_annotated_frames,
     read_image,
@@ -137,3 +138,31 @@ def test_refuses_to_overwrite_unless_asked(synthetic, tmp_path):
     # same seed, same content
     np.testing.assert_array_equal(read_image(second["val"][0].frame_path(0)), image)
     assert ANNOTATED_INDEX == 19
+
+
+def test_a_truncated_jpeg_saved_as_png_is_refused(tmp_path):
+    frame = np.random.default_rng(0).integers(0, 255, (64, 96, 3)).astype(np.uint8)
+    data = cv2.imencode(".jpg", frame)[1].tobytes()
+    path = tmp_path / "c_000000_000019_leftImg8bit.png"
+    path.write_bytes(data[: len(data) // 2])
+    assert cv2.imread(str(path)) is not None  # cv2 alone pads it with grey
+    with pytest.raises(ValueError, match=rf"cannot decode image {path}: .*truncated"):
+        read_image(path)
+
+
+def test_an_annotated_image_without_its_label_is_named(tmp_path):
+    make_synthetic_cityscapes(tmp_path, {"val": 2}, seed=1, **SIZE)
+    label = sorted((tmp_path / "gtFine" / "val").glob("*/*_labelTrainIds.png"))[1]
+    label.unlink()
+    message = rf"1 annotated images of .*leftImg8bit/val have no label, e.g. .*: {label} is missing"
+    with pytest.raises(FileNotFoundError, match=message):
+        list_annotated_frames(tmp_path, "val")
+
+
+def test_label_ids_outside_the_classes_are_named():
+    check_label_ids(np.array([[0, 18], [255, 3]], np.uint8), 19, 255, "ok.png")
+    message = (
+        r"bad.png holds ids \[19, 26\] outside the 19 classes \(0-18\) and the ignore index 255"
+    )
+    with pytest.raises(ValueError, match=message + r": is it a \*_labelIds.png"):
+        check_label_ids(np.array([[26, 19], [255, 0]], np.uint8), 19, 255, "bad.png")

@@ -134,3 +134,13 @@ def test_label_size_mismatch_and_corrupt_png(tmp_path):
     annotated.frame_path(annotated.frame).write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
     with pytest.raises(ValueError, match=f"cannot decode image .*{annotated.name}"):
         ds[0]
+
+
+def test_label_ids_copied_over_train_ids_are_refused_naming_the_file(tmp_path):
+    make_synthetic_cityscapes(tmp_path, {"train": 1}, height=32, width=64, seed=4)
+    (label,) = (tmp_path / "gtFine" / "train").glob("*/*_labelTrainIds.png")
+    ids = label.with_name(label.name.replace("labelTrainIds", "labelIds"))
+    shutil.copy(ids, label)  # Cityscapes ids 0-33 where train ids 0-18 belong
+    ds = dataset(tmp_path, pipeline=[dict(type="LoadVideoFrames")])
+    with pytest.raises(ValueError, match=rf"label map {label} holds ids \[.*\] outside the 19 "):
+        ds[0]

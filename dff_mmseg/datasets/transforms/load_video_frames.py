@@ -7,7 +7,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from dff_common.data.cityscapes import read_image, read_label
+from dff_common.data.cityscapes import check_label_ids, read_image, read_label
 
 
 @TRANSFORMS.register_module()
@@ -22,9 +22,11 @@ class LoadVideoFrames(BaseTransform):
     transforms that expect 3 channels must not follow this one.
 
     With ``with_label`` and a ``seg_map_path``, the current frame's label map is read into
-    ``gt_seg_map`` (with the dataset's ``label_map`` applied, as mmseg's ``LoadAnnotations``).
+    ``gt_seg_map`` (with the dataset's ``label_map`` applied, as mmseg's ``LoadAnnotations``);
+    given the dataset's ``num_classes`` and ``ignore_index``, an id outside both is an error.
 
-    Required keys: ``frame_paths``; ``seg_map_path``, ``label_map`` (optional).
+    Required keys: ``frame_paths``; ``seg_map_path``, ``label_map``, ``num_classes``,
+    ``ignore_index`` (optional).
     Added keys: ``img``, ``img_shape``, ``ori_shape``, ``num_frames``, ``gt_seg_map`` and
     ``seg_fields`` (with labels).
 
@@ -35,8 +37,8 @@ class LoadVideoFrames(BaseTransform):
 
     Raises:
         FileNotFoundError: a frame or label file is missing (named in the message).
-        ValueError: a file cannot be decoded, the frames differ in size, or the label map's
-            size differs from the frames'.
+        ValueError: a file cannot be decoded, the frames differ in size, the label map's size
+            differs from the frames', or it holds ids outside the classes.
     """
 
     def __init__(self, with_label: bool = True, channel_order: str = "bgr") -> None:
@@ -72,6 +74,8 @@ class LoadVideoFrames(BaseTransform):
                 for old_id, new_id in label_map.items():
                     mapped[label == old_id] = new_id
                 label = mapped
+            if "num_classes" in results:
+                check_label_ids(label, results["num_classes"], results["ignore_index"], label_path)
             results["gt_seg_map"] = label
             results.setdefault("seg_fields", []).append("gt_seg_map")
         return results
