@@ -27,6 +27,7 @@ import logging
 import os
 import pickle
 import secrets
+import shutil
 from collections.abc import Iterable, Iterator
 
 from torch import nn
@@ -56,7 +57,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
 
     The data go to ``.NAME.XXXXXXXX.tmp`` in the same folder, which is flushed to disk and
     renamed over ``path`` (``os.replace``, atomic on POSIX and Windows) after the block. An
-    exception removes the temporary file; a killed process leaves it, and ``path`` as it was.
+    exception removes the temporary file; a killed process leaves it, and ``path`` as it was,
+    and the next write of ``path`` removes it. A failed write (a full disk: ``OSError``, or
+    the ``RuntimeError`` "unexpected pos" of ``torch.save``'s zip writer) is an ``OSError``
+    naming ``path`` and the free space of its folder.
 
     Args:
         path (str | os.PathLike): the file to write.
@@ -69,6 +73,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
         raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
+    for stale in glob.glob(
+        os.path.join(glob.escape(folder), f".{glob.escape(name)}.{'[0-9a-f]' * 8}.tmp")
+    ):
+        logger.info("removing %s, left by a process killed while writing %s", stale, path)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(stale)
     temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
     try:
         with open(temporary, mode.replace("w", "x")) as f:  # "x": never an existing file
@@ -76,9 +86,18 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
+        if isinstance(err, OSError) or (
+            isinstance(err, RuntimeError) and "unexpected pos" in str(err)
+        ):
+            free = shutil.disk_usage(folder).free / 2**20
+            first_line = str(err).strip().split("\n")[0]
+            raise OSError(
+                f"cannot write {path}: {first_line} ({free:.1f} MiB free in {folder}; is the "
+                "disk full?)"
+            ) from err
         raise
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,5 +197,20 @@ class FrameWriter:
         self.count += 1
 
     def close(self) -> None:
-        if self.video is not None:
-            self.video.release()
+        """Finish the video; raise ``OSError`` naming it if it does not read back with every
+        frame written (a full disk leaves a file that does not open)."""
+        if self.video is None:
+            return
+        self.video.release()
+        capture = cv2.VideoCapture(str(self.path))
+        try:
+            readable = capture.isOpened() and capture.grab()
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if readable else 0
+        finally:
+            capture.release()
+        if not readable or count < self.count:
+            free = shutil.disk_usage(self.path.parent).free / 2**20
+            raise OSError(
+                f"{self.path}: the video does not read back ({count} of the {self.count} frames "
+                f"written; {free:.1f} MiB free in {self.path.parent}; is the disk full?)"
+            )

@@ -1,5 +1,6 @@
 """Checkpoint files: atomic writes, read errors naming the file, the framework that wrote one."""
 
+import errno
 import os
 import stat
 
@@ -105,3 +106,34 @@ def test_check_finite_names_the_file_and_entries():
         ValueError, match=r"bad.pth holds NaN or infinite values in 2 entries \(b, c\)"
     ):
         check_finite(bad, "bad.pth")
+
+
+def test_a_full_disk_is_named_with_the_file_and_the_free_space(tmp_path, monkeypatch):
+    path = tmp_path / "model_final.pth"
+    path.write_bytes(b"previous")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    message = rf"cannot write {path}: \[Errno 28\] No space left on device \(.* MiB free in "
+    with pytest.raises(OSError, match=message):
+        with atomic_open(path) as f:
+            f.write(b"new")
+    monkeypatch.undo()
+    # torch.save's zip writer turns the failed write into a RuntimeError naming no file
+    with pytest.raises(OSError, match=rf"cannot write {path}: .*unexpected pos 64 vs 0 \("):
+        with atomic_open(path):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+    assert path.read_bytes() == b"previous" and os.listdir(tmp_path) == ["model_final.pth"]
+
+
+def test_the_next_write_removes_what_a_killed_write_left(tmp_path):
+    path = tmp_path / "iter_2.pth"
+    left = [tmp_path / ".iter_2.pth.0123abcd.tmp", tmp_path / ".iter_2.pth.deadbeef.tmp"]
+    other = tmp_path / ".iter_4.pth.0123abcd.tmp"  # another checkpoint's: not this write's
+    for file in (*left, other):
+        file.write_bytes(b"partial")
+    with atomic_open(path) as f:
+        f.write(b"whole")
+    assert sorted(os.listdir(tmp_path)) == [other.name, path.name]

@@ -140,3 +140,29 @@ def test_output_is_never_overwritten_without_the_flag(tmp_path):
     assert not any((tmp_path / "frames").iterdir())
     with pytest.raises(ValueError, match="expected a video"):
         FrameWriter(tmp_path / "out.txt", 10, overwrite=False)
+
+
+def test_a_video_that_does_not_read_back_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "out.mp4"
+    writer = FrameWriter(path, fps=5, overwrite=False)
+    for frame in random_frames(12, 32, 48):
+        writer.write(frame)
+    video = writer.video
+
+    class DiskFull:  # the encoder's last writes are lost, as on a full disk
+        def release(self):
+            video.release()
+            with open(path, "r+b") as f:
+                f.truncate(100)
+
+    writer.video = DiskFull()
+    with pytest.raises(OSError, match=rf"{path}: the video does not read back \(0 of the 12 "):
+        writer.close()
+
+
+def test_a_complete_video_closes_quietly(tmp_path):
+    writer = FrameWriter(tmp_path / "out.mp4", fps=5, overwrite=False)
+    for frame in random_frames(3, 32, 48):
+        writer.write(frame)
+    writer.close()
+    assert len(list(FrameReader(tmp_path / "out.mp4"))) == 3
