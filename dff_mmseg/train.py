@@ -67,11 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace):
     """The mmengine ``Config`` of ``args.config`` with the command-line settings applied."""
     import torch
-    from mmengine.config import Config
 
-    cfg = Config.fromfile(args.config)
+    cfg = _load_config(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options:
+        _check_option_types(cfg, args.cfg_options, args.config)
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir:
         cfg.work_dir = args.work_dir
@@ -103,6 +103,51 @@ def build_config(args: argparse.Namespace):
         if not osp.isfile(cfg.load_from):
             raise SystemExit(f"checkpoint not found: {cfg.load_from}")
     return cfg
+
+
+def _load_config(path: str):
+    """``Config.fromfile``, a syntax error named with its file and line (mmengine's names
+    ``<unknown>``)."""
+    import ast
+
+    from mmengine.config import Config
+
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as err:
+        try:
+            ast.parse(Path(path).read_text(), filename=path)
+            where = f"a _base_ file of {path}"
+        except SyntaxError:
+            where = path
+        raise SystemExit(
+            f"syntax error in {where}, line {err.lineno}: {err.msg}: {(err.text or '').strip()}"
+        ) from err
+
+
+def _check_option_types(cfg, options: dict, path: str) -> None:
+    """Refuse a ``--cfg-options`` value whose type cannot replace the config's (a word where
+    the config has a number or a boolean), naming the key."""
+    values = cfg.to_dict()
+    for key, value in options.items():
+        original = values
+        for part in key.split("."):
+            if isinstance(original, dict) and part in original:
+                original = original[part]
+            elif (
+                isinstance(original, (list, tuple)) and part.isdigit() and int(part) < len(original)
+            ):
+                original = original[int(part)]
+            else:
+                original = None
+                break
+        number = isinstance(original, (int, float)) and not isinstance(original, bool)
+        if isinstance(value, str) and (number or isinstance(original, bool)):
+            kind = "a boolean (True / False)" if isinstance(original, bool) else "a number"
+            raise SystemExit(
+                f"--cfg-options {key}={value}: {key} is {kind} ({original!r} in {path}), "
+                f"not the word {value!r}"
+            )
 
 
 def _skip_replaced_initial_weights(cfg) -> None:

@@ -31,6 +31,11 @@ def split_config(argv: list[str]) -> tuple[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not any(a == "--config" or a.startswith(("--config=", "--config-file")) for a in argv) and (
+        "-h" in argv or "--help" in argv
+    ):
+        print(f"{USAGE}\n{__doc__}\nWith --config FILE, --help lists that framework's flags.")
+        return
     config, rest = split_config(argv)
     path = Path(config)
     if not path.is_file():

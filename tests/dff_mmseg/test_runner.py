@@ -355,3 +355,25 @@ def test_a_model_interval_other_than_the_training_pairs_is_warned_about(
     build_config(parse_args([config, "--cfg-options", "model.interval=3",
                              "train_dataloader.dataset.interval=3"]))  # fmt: skip
     assert not any("model.interval" in m for m in said)
+
+
+def test_a_config_syntax_error_and_a_mistyped_option_are_named(synthetic_root, tmp_path):
+    from dff_mmseg.train import build_config, parse_args
+
+    broken = tmp_path / "broken.py"
+    broken.write_text("model = dict(type='DFFSegmentor'\nx = 1\n")
+    with pytest.raises(SystemExit, match=rf"syntax error in {broken}, line 1: '\(' was never"):
+        build_config(parse_args([str(broken)]))
+    child = tmp_path / "child.py"
+    child.write_text(f"_base_ = [{str(broken)!r}]\n")
+    with pytest.raises(SystemExit, match=rf"syntax error in a _base_ file of {child}, line 1"):
+        build_config(parse_args([str(child)]))
+    config = str(write_config(tmp_path, synthetic_root, max_iters=1))
+    message = (
+        rf"--cfg-options optim_wrapper.optimizer.lr=fast: optim_wrapper.optimizer.lr is a "
+        rf"number \(0.01 in {config}\), not the word 'fast'"
+    )
+    with pytest.raises(SystemExit, match=message):
+        build_config(parse_args([config, "--cfg-options", "optim_wrapper.optimizer.lr=fast"]))
+    cfg = build_config(parse_args([config, "--cfg-options", "optim_wrapper.optimizer.lr=0.5"]))
+    assert cfg.optim_wrapper.optimizer.lr == 0.5

@@ -57,3 +57,16 @@ def test_dispatch_passes_the_rest_through(monkeypatch, tmp_path):
         ("d2", ["--config-file", str(yaml), "--eval-only", "MODEL.WEIGHTS", "m.pth"]),
         ("mmseg", [str(py), "--resume", "--launcher", "pytorch"]),
     ]
+
+
+def test_help_without_a_config_prints_the_usage(capsys):
+    train_net.main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith(train_net.USAGE) and "--eval-only" in out and "--cfg-options" in out
+
+
+def test_help_with_a_config_lists_that_frameworks_flags(capsys):
+    config = str(REPO / "configs/dff_mmseg/dff_r50-flownet_1xb2-400it_synthcity-128x256.py")
+    with pytest.raises(SystemExit) as exit_:
+        train_net.main(["--config", config, "--help"])
+    assert exit_.value.code == 0 and "--cfg-options" in capsys.readouterr().out
