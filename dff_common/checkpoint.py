@@ -29,6 +29,7 @@ from torch import nn
 from dff_common.flow_nets import FLOW_DIV, FLOW_STRIDE, FLOWNET_LAYERS
 
 __all__ = [
+    "FLOWNETS_CHANNEL_ORDER",
     "FLOWNETS_LAYOUTS",
     "FLOWNETS_TRAINED_INPUT",
     "MAX_FLOW_INPUT_RATIO",
@@ -42,6 +43,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FLOWNETS_LAYOUTS = ("mmflow", "flownet_pytorch", "dff")
+# the colour order of the frames each layout's weights were trained on (FLOWNETS_TRAINED_INPUT)
+FLOWNETS_CHANNEL_ORDER = {"mmflow": "BGR", "flownet_pytorch": "RGB", "dff": "RGB"}
 # F's input may be at most this much larger than its pre-training pairs (shorter sides)
 MAX_FLOW_INPUT_RATIO = 2.0
 
@@ -333,14 +336,43 @@ def check_flow_input_size(extras: dict, input_short_side: int, source: str) -> N
         )
 
 
+def _reverse_colours(layout: str, channel_order: str | None, bgr_to_rgb, source: str) -> bool:
+    """Whether conv1's colour channels must be reversed for frames in ``channel_order``."""
+    if channel_order is None:
+        return bool(bgr_to_rgb)
+    trained = FLOWNETS_CHANNEL_ORDER[layout]
+    needed = trained != channel_order.upper()
+    if bgr_to_rgb is not None and bool(bgr_to_rgb) != needed:
+        fix = "reversed (--bgr-to-rgb)" if needed else "kept (no --bgr-to-rgb)"
+        raise ValueError(
+            f"{source}: {layout} weights were trained on {trained} frames and F gets "
+            f"{channel_order.upper()} frames, so conv1's colour channels must be {fix}; leave "
+            "the option out to have it derived"
+        )
+    return needed
+
+
+def _check_norm_layers(flow_net: nn.Module, converted: dict, source: str) -> None:
+    """Refuse BatchNorm weights for a flow network built without normalisation."""
+    norms = sorted({k.rsplit(".", 1)[0] for k in converted if re.search(r"\.norm\.running_", k)})
+    if norms and not any(".norm." in k for k in flow_net.state_dict()):
+        raise ValueError(
+            f"{source}: a FlowNetS checkpoint with BatchNorm after its convs ({len(norms)} norm "
+            f"layers, e.g. {norms[0]}; FlowNetPytorch's flownets_bn), for a flow network built "
+            "without normalisation: build it with norm 'BN' (MODEL.DFF.FLOW.NORM 'BN', or "
+            "flow_net=dict(norm='BN'))"
+        )
+
+
 def load_flownets(
     flow_net: nn.Module,
     path_or_state_dict,
     layout: str = "auto",
-    bgr_to_rgb: bool = False,
+    bgr_to_rgb: bool | None = False,
     strict: bool = False,
     keep_scale_field: bool = True,
     input_short_side: int | None = None,
+    channel_order: str | None = None,
 ) -> LoadResult:
     """Load FlowNetS weights (Flying Chairs pre-training, Sec. 4) into a ``FlowNetSimple``.
 
@@ -357,31 +389,38 @@ def load_flownets(
             ``"BN"`` for FlowNetPytorch's ``flownets_bn``).
         path_or_state_dict (str | os.PathLike | dict): checkpoint file or loaded checkpoint.
         layout (str): ``"auto"`` (detected from the keys) or one of ``FLOWNETS_LAYOUTS``.
-        bgr_to_rgb (bool): see ``convert_flownets``; True for mmflow weights fed RGB frames.
+        bgr_to_rgb (bool | None): see ``convert_flownets``; True for mmflow weights fed RGB
+            frames. None: derived from ``channel_order`` and the layout's
+            (``FLOWNETS_CHANNEL_ORDER``).
         strict (bool): raise on missing or unexpected keys. Defaults to False (warn).
         keep_scale_field (bool): load a scale field found in the checkpoint. Defaults to True.
         input_short_side (int, optional): the shorter side of the frames F will get (after the
             propagation's ``flow_input_scale``), checked by :func:`check_flow_input_size`.
+        channel_order (str, optional): ``"RGB"`` or ``"BGR"``, the order of the frames F will
+            get; a ``bgr_to_rgb`` that contradicts it and the layout's is refused.
 
     Returns:
         LoadResult: ``(missing, unexpected)`` key names, in our naming.
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: for an undetectable layout, a shape mismatch (naming the key), or with
-            ``strict`` on missing/unexpected keys.
+        ValueError: for an undetectable layout, a shape mismatch (naming the key), a
+            checkpoint with BatchNorm for a network without it, a ``bgr_to_rgb`` against
+            ``channel_order``, or with ``strict`` on missing/unexpected keys.
     """
     state_dict, extras = _read_checkpoint(path_or_state_dict)
+    source = (
+        os.fspath(path_or_state_dict)
+        if isinstance(path_or_state_dict, (str, os.PathLike))
+        else "the given state dict"
+    )
     if input_short_side is not None:
-        source = (
-            os.fspath(path_or_state_dict)
-            if isinstance(path_or_state_dict, (str, os.PathLike))
-            else "flow checkpoint"
-        )
         check_flow_input_size(extras, input_short_side, source)
     if layout == "auto":
         layout = _detect_flownets_layout(state_dict)
+    bgr_to_rgb = _reverse_colours(layout, channel_order, bgr_to_rgb, source)
     converted = convert_flownets(state_dict, layout, bgr_to_rgb=bgr_to_rgb)
+    _check_norm_layers(flow_net, converted, source)
     if not keep_scale_field:
         converted = {k: v for k, v in converted.items() if not k.startswith("scale_field.")}
     result = _load_checked(

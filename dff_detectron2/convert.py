@@ -45,7 +45,7 @@ def initial_weights(
     resnet: str | None = None,
     flow: str | None = None,
     flow_layout: str = "auto",
-    bgr_to_rgb: bool = False,
+    bgr_to_rgb: bool | None = None,
     base: str | None = None,
 ) -> dict[str, torch.Tensor]:
     """The weights to start the model of ``cfg`` from, in its parameter names.
@@ -59,9 +59,10 @@ def initial_weights(
             frames F gets are much larger than its pre-training pairs
             (:func:`~dff_common.checkpoint.check_flow_input_size`).
         flow_layout (str): ``"auto"``, ``"mmflow"``, ``"flownet_pytorch"`` or ``"dff"``.
-        bgr_to_rgb (bool): reverse the colour channels of the flow network's first layer:
-            for weights trained on BGR frames (mmflow) in a model fed RGB (``INPUT.FORMAT``),
-            or weights trained on RGB in a BGR model (detectron2's model zoo).
+        bgr_to_rgb (bool | None): reverse the colour channels of the flow network's first
+            layer: for weights trained on BGR frames (mmflow) in a model fed RGB
+            (``INPUT.FORMAT``), or weights trained on RGB in a BGR model (detectron2's model
+            zoo). None (default): derived from the two; a value against them is refused.
         base (str, optional): a detectron2 checkpoint whose weights come first (e.g. a Frame
             model or a model-zoo detector); ``resnet`` and ``flow`` replace theirs.
 
@@ -94,7 +95,7 @@ def initial_weights(
         short_side = math.ceil(cfg.INPUT.MIN_SIZE_TEST * cfg.MODEL.DFF.FLOW.INPUT_SCALE)
         load_flownets(
             flow_net, flow, flow_layout, bgr_to_rgb=bgr_to_rgb, keep_scale_field=False,
-            input_short_side=short_side,
+            input_short_side=short_side, channel_order=cfg.INPUT.FORMAT,
         )  # fmt: skip
         keep = lambda k: not k.startswith("scale_field.")  # noqa: E731
         weights.update(_prefixed(flow_net, "propagation.flow_net.", keep))

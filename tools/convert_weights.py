@@ -29,8 +29,10 @@ def main(argv=None) -> str:
     )
     parser.add_argument(
         "--bgr-to-rgb",
-        action="store_true",
-        help="reverse the flow net's input colours (mmflow BGR weights, or a BGR model)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="reverse the flow net's input colours (mmflow BGR weights, or a BGR model); "
+        "default: derived from the layout's colour order and INPUT.FORMAT",
     )
     parser.add_argument("--base", help="a detectron2 checkpoint to start from")
     parser.add_argument("--output", required=True)

@@ -222,10 +222,16 @@ def test_missing_and_unexpected_keys_are_reported(caplog):
         ValueError, match=r"missing keys \['decoder.predict_flow2.weight', .*extra_head.weight"
     ):
         load_flownets(our_net(NARROW), sd, strict=True)
-    # A BatchNorm checkpoint into the paper's net (no BN): the BN entries are unexpected.
+    # A BatchNorm checkpoint (flownets_bn) into the paper's net (no BN) is refused: the convs
+    # would run without their normalisation (and miss their biases)
     bn = flownet_pytorch_state_dict(NARROW, batch_norm=True)
-    missing, unexpected = load_flownets(our_net(NARROW), bn)
-    assert "conv1.conv.bias" in missing and "conv1.norm.running_mean" in unexpected
+    message = (
+        r"the given state dict: a FlowNetS checkpoint with BatchNorm after its convs \(\d+ norm"
+        r" layers, e.g. conv1.norm; FlowNetPytorch's flownets_bn\), for a flow network built "
+        r"without normalisation: build it with norm 'BN'"
+    )
+    with pytest.raises(ValueError, match=message):
+        load_flownets(our_net(NARROW), bn)
 
 
 def test_shape_mismatch_names_the_key():

@@ -395,10 +395,10 @@ def test_zoo_checkpoint_and_rgb_flow_weights_merge_into_a_bgr_dff_model(tmp_path
     cfg = get_dff_cfg(_dff_config("FPN"), opts)
     tool, flows = _convert_tool(), {}
     frames = torch.stack(_frames(2, h=64, w=96, seed=5)).float()  # (2, 3, H, W) RGB
-    for flip in (True, False):
+    args = ["--config", _dff_config("FPN"), "--base", str(zoo_file), "--flow", str(flow_file)]
+    for flip in (True, False):  # the flag given, or derived from the layout and INPUT.FORMAT
         out = tmp_path / f"init_{flip}.pth"
         flip_flag = ["--bgr-to-rgb"] if flip else []
-        args = ["--config", _dff_config("FPN"), "--base", str(zoo_file), "--flow", str(flow_file)]
         tool.main([*args, *flip_flag, "--output", str(out), *map(str, opts)])
         dff = build_model(cfg).eval()
         DetectionCheckpointer(dff).load(str(out))
@@ -418,7 +418,10 @@ def test_zoo_checkpoint_and_rgb_flow_weights_merge_into_a_bgr_dff_model(tmp_path
         expected = reference.flow_and_scale(rgb[:1], rgb[1:])[0]
     assert expected.abs().max() > 0
     torch.testing.assert_close(flows[True], expected, rtol=1e-4, atol=1e-5)
-    assert not torch.allclose(flows[False], expected, rtol=1e-2, atol=1e-3)
+    torch.testing.assert_close(flows[False], expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="trained on RGB frames and F gets BGR frames"):
+        out = str(tmp_path / "init_wrong.pth")
+        tool.main([*args, "--no-bgr-to-rgb", "--output", out, *map(str, opts)])
 
 
 # ------------------------------------------------------------------ Eq. 5 costs of a zoo model

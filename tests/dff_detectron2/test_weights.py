@@ -109,4 +109,25 @@ def test_dff_from_a_frame_checkpoint_plus_flow(tiny_cfg, tmp_path, flow_file, ca
     with pytest.raises(ValueError, match="flow.pth: the model of this config has no flow"):
         initial_weights(tiny_cfg("MODEL.DFF.MODE", "frame"), flow=str(flow_path))
     with pytest.raises(ValueError, match="shape mismatch"):  # FlowNet Half weights into FlowNet
-        initial_weights(tiny_cfg("MODEL.DFF.FLOW.NAME", "FlowNetSimple"), flow=str(flow_path))
+        cfg = tiny_cfg("MODEL.DFF.FLOW.NAME", "FlowNetSimple", "MODEL.DFF.FLOW.NORM", "BN")
+        initial_weights(cfg, flow=str(flow_path))
+    with pytest.raises(ValueError, match="flow.pth: a FlowNetS checkpoint with BatchNorm"):
+        initial_weights(tiny_cfg(), flow=str(flow_path))  # the tiny config's F has no norm
+
+
+def test_the_flow_colour_order_is_derived_and_a_wrong_choice_refused(tiny_cfg, flow_file):
+    trained, flow_path = flow_file  # this package's layout: trained on RGB frames
+    rgb, bgr = tiny_cfg("MODEL.DFF.FLOW.NORM", "BN"), tiny_cfg("MODEL.DFF.FLOW.NORM", "BN",
+                                                                "INPUT.FORMAT", "BGR")  # fmt: skip
+    conv1 = "propagation.flow_net.conv1.conv.weight"
+    kept = initial_weights(rgb, flow=str(flow_path))[conv1]
+    reversed_ = initial_weights(bgr, flow=str(flow_path))[conv1]  # derived: BGR model
+    assert torch.equal(reversed_, kept[:, [2, 1, 0, 5, 4, 3]])
+    assert torch.equal(initial_weights(bgr, flow=str(flow_path), bgr_to_rgb=True)[conv1], reversed_)
+    message = rf"{flow_path}: dff weights were trained on RGB frames and F gets BGR frames, so "
+    with pytest.raises(ValueError, match=message + r"conv1's colour channels must be reversed"):
+        initial_weights(bgr, flow=str(flow_path), bgr_to_rgb=False)
+    with pytest.raises(
+        ValueError, match=r"gets RGB frames, so conv1's colour channels must be kep"
+    ):
+        initial_weights(rgb, flow=str(flow_path), bgr_to_rgb=True)
