@@ -386,7 +386,20 @@ class DFFSegmentor(EncoderDecoder):
         those of the auxiliary heads if ``auxiliary``)."""
         key, cur = self.split_frames(inputs)
         distances = self._key_distances(inputs, batch_img_metas)
-        return self.propagate(self.n_feat(auxiliary)(key), key, cur, distances)
+        try:
+            return self.propagate(self.n_feat(auxiliary)(key), key, cur, distances)
+        except ValueError as err:  # a flow field that is not finite: name the frames
+            if "NaN or infinite" not in str(err):
+                raise
+            pairs = ", ".join(
+                f"{meta.get('img_path', meta.get('video_id'))} (key distance "
+                f"{meta.get('key_distance')})"
+                for meta in batch_img_metas
+            )
+            raise ValueError(
+                f"{err}, in the batch of current frames {pairs}: the flow network's weights "
+                "or these frames are not finite"
+            ) from err
 
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Tensor:
         """Scores ``(N, C, h, w)`` of the current frames of ``(N, 6, H, W)`` pairs."""

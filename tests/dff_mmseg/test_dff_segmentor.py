@@ -194,3 +194,17 @@ def test_dis_flow_points_from_current_into_key_frame_in_grid_pixels():
     assert inner[1].abs().median().item() < 0.1
     zero, none = ZeroFlow()(key[:, :, :, :-3], cur[:, :, :, :-3])
     assert none is None and zero.shape == (1, 2, 8, 16) and not zero.any()
+
+
+def test_a_flow_that_is_not_finite_names_the_frames():
+    model = build().eval()
+    with torch.no_grad():
+        model.propagation.flow_net.conv1.conv.weight.fill_(float("nan"))
+    pairs = samples([2, 1], labels=False)
+    pairs[0].set_metainfo(dict(img_path="leftImg8bit_sequence/val/a/a_000000_000019.png"))
+    message = (
+        r"flow contains NaN or infinite values, in the batch of current frames "
+        r"leftImg8bit_sequence/val/a/a_000000_000019.png \(key distance 2\), 1 \(key distance 1\)"
+    )
+    with pytest.raises(ValueError, match=message), torch.no_grad():
+        model.predict(frames(2), pairs)
