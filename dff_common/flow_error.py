@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dff_common.scheduler import check_interval
+
 __all__ = ["ExactFlow", "exact_feature_flow", "flow_error_by_distance"]
 
 # flow_fn(key, cur): two (H, W, 3) uint8 RGB frames -> (2, h, w) flow in feature cells on the
@@ -63,8 +65,9 @@ def flow_error_by_distance(
     Raises:
         ValueError: on a distance < 1 or an interval < 1.
     """
-    if interval < 1 or any(d < 1 for d in distances):
-        raise ValueError(f"interval and distances must be >= 1, got {interval}, {distances}")
+    check_interval(interval)
+    if any(d < 1 for d in distances):
+        raise ValueError(f"distances must be >= 1, got {distances}")
     errors: dict[int, list[float]] = {d: [] for d in distances}
     for video in videos:
         num_frames = len(video.frames)

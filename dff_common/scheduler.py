@@ -20,7 +20,22 @@ __all__ = [
     "FixedIntervalScheduler",
     "KeyFrameScheduler",
     "build_scheduler",
+    "check_interval",
 ]
+
+
+def check_interval(interval, name: str = "interval") -> int:
+    """The key frame duration length l (Sec. 3, Eq. 7), checked: an integer >= 1.
+
+    Raises:
+        ValueError: naming ``name`` (e.g. a config key), for anything else.
+    """
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ValueError(
+            f"{name} (key frame duration length l) must be an integer >= 1, got {interval!r} "
+            f"({type(interval).__name__})"
+        )
+    return interval
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -96,7 +111,7 @@ class FixedIntervalScheduler(KeyFrameScheduler):
     """
 
     def __init__(self, interval: int):
-        self.interval = _check_int("interval", interval, 1)
+        self.interval = check_interval(interval)
 
     def _decide(self, offsets, flow, scale):
         return [offset >= self.interval for offset in offsets]

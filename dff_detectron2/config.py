@@ -5,6 +5,7 @@ import logging
 from detectron2.config import CfgNode as CN
 
 from dff_common.data.pairs import offsets_mismatch
+from dff_common.scheduler import check_interval
 
 __all__ = ["add_dff_config", "check_dff_config"]
 
@@ -122,12 +123,7 @@ def check_dff_config(cfg: CN) -> None:
 
     Warns when the training pairs' ``KEY_OFFSET_RANGE`` is not ``[-(l-1), 0]`` (Sec. 3).
     """
-    interval = cfg.MODEL.DFF.KEY_FRAME_INTERVAL
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-        raise ValueError(
-            "MODEL.DFF.KEY_FRAME_INTERVAL (key frame duration length l) must be an integer "
-            f">= 1, got {interval!r} ({type(interval).__name__})"
-        )
+    interval = check_interval(cfg.MODEL.DFF.KEY_FRAME_INTERVAL, "MODEL.DFF.KEY_FRAME_INTERVAL")
     for key in ("LR_FACTOR", "SCALE_LR_FACTOR"):
         factor = cfg.MODEL.DFF.FLOW[key]
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 0:

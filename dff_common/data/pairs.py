@@ -14,16 +14,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-__all__ = ["check_interval", "evaluation_pairs", "offsets_mismatch", "sample_key_index"]
+from dff_common.scheduler import check_interval
 
-
-def check_interval(interval: int, name: str = "interval") -> int:
-    """Validate the key-frame duration length ``l`` (an int >= 1) and return it."""
-    if isinstance(interval, bool) or not isinstance(interval, int):
-        raise TypeError(f"{name} (key frame duration length l) must be an int, got {interval!r}")
-    if interval < 1:
-        raise ValueError(f"{name} (key frame duration length l) must be >= 1, got {interval}")
-    return interval
+__all__ = ["evaluation_pairs", "offsets_mismatch", "sample_key_index"]
 
 
 def offsets_mismatch(max_offset: int, interval: int) -> str | None:

@@ -6,7 +6,8 @@ from mmseg.datasets import BaseSegDataset, CityscapesDataset
 from mmseg.registry import DATASETS
 
 from dff_common.data.cityscapes import check_frames_exist, list_annotated_frames
-from dff_common.data.pairs import check_interval, evaluation_pairs, sample_key_index
+from dff_common.data.pairs import evaluation_pairs, sample_key_index
+from dff_common.scheduler import check_interval
 
 MODES = ("pairs", "stream")
 

@@ -18,12 +18,11 @@ from mmseg.utils import (
 )
 from torch import Tensor, nn
 
-from dff_common.data.pairs import check_interval
 from dff_common.engine import DFFInferenceEngine
 from dff_common.flow_functions import accepted_arguments
 from dff_common.norm import freeze_batchnorm
 from dff_common.propagation import FeaturePropagation
-from dff_common.scheduler import build_scheduler
+from dff_common.scheduler import build_scheduler, check_interval
 
 __all__ = ["SPLITS", "DFFSegmentor", "FeatureNetwork", "TaskNetwork"]
 

@@ -92,9 +92,18 @@ def test_build_scheduler():
 @pytest.mark.parametrize(
     "cfg, message",
     [
-        ({"type": "fixed", "interval": 0}, "interval must be >= 1"),
-        ({"type": "fixed", "interval": 2.5}, "interval must be an integer"),
-        ({"type": "fixed", "interval": "10"}, "interval must be an integer"),
+        (
+            {"type": "fixed", "interval": 0},
+            r"interval \(key frame duration length l\) must be an integer >= 1, got 0",
+        ),
+        (
+            {"type": "fixed", "interval": 2.5},
+            r"interval \(key frame duration length l\) must be an integer >= 1, got 2.5 \(float\)",
+        ),
+        (
+            {"type": "fixed", "interval": "10"},
+            r"interval \(key frame duration length l\) must be an integer >= 1, got .10. \(str\)",
+        ),
         ({"type": "fixed"}, "bad keys"),
         ({"type": "fixed", "interval": 3, "length": 3}, "bad keys"),
         ({"type": "random"}, "unknown scheduler type 'random'"),
@@ -108,3 +117,25 @@ def test_build_scheduler():
 def test_build_scheduler_errors(cfg, message):
     with pytest.raises(ValueError, match=message):
         build_scheduler(cfg)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True, None])
+def test_one_validator_and_one_error_type_for_l_everywhere(bad):
+    from detectron2.config import get_cfg
+
+    import dff_detectron2  # noqa: F401  (the detectron2 config keys)
+    from dff_common.data.pairs import evaluation_pairs, sample_key_index
+    from dff_common.scheduler import FixedIntervalScheduler
+    from dff_detectron2.config import add_dff_config, check_dff_config
+
+    cfg = add_dff_config(get_cfg())
+    cfg.MODEL.DFF.KEY_FRAME_INTERVAL = bad
+    message = r"\(key frame duration length l\) must be an integer >= 1, got "
+    for check, name in (
+        (lambda: FixedIntervalScheduler(bad), "interval"),
+        (lambda: sample_key_index(5, bad), "interval"),
+        (lambda: evaluation_pairs(5, bad), "interval"),
+        (lambda: check_dff_config(cfg), "MODEL.DFF.KEY_FRAME_INTERVAL"),
+    ):
+        with pytest.raises(ValueError, match=name + " " + message):
+            check()

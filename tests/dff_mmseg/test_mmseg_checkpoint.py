@@ -149,8 +149,9 @@ def test_kill_while_saving_leaves_the_previous_checkpoint(
     for key, value in saved["state_dict"].items():
         assert torch.equal(record.state[key], value), key
     assert (work_dir / "last_checkpoint").read_text() == str(work_dir / "iter_2.pth")
-    # iter_1.pth dropped once iter_2.pth was complete; the partial file is left as it was
-    assert (work_dir / "iter_2.pth").is_file() and not first.exists() and partial.exists()
+    # iter_1.pth dropped once iter_2.pth was complete; the killed write's partial file
+    # removed by the next write of iter_2.pth
+    assert (work_dir / "iter_2.pth").is_file() and not first.exists() and not partial.exists()
 
 
 def test_previous_best_checkpoint_is_dropped_only_after_the_new_one_is_written(tmp_path):
