@@ -9,7 +9,7 @@ import functools
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
-__all__ = ["NORM_LAYERS", "freeze_batchnorm"]
+__all__ = ["NORM_LAYERS", "call_naming_batchnorm", "freeze_batchnorm"]
 
 # Normalisation of the feature network's ResNet, by config name: "FrozenBN" as in the original
 # code (ImageNet statistics, fixed); "BN" / "GN" (32 groups) for training from scratch.
@@ -42,3 +42,48 @@ def freeze_batchnorm(module: nn.Module) -> nn.Module:
     for name, child in module.named_children():
         setattr(module, name, freeze_batchnorm(child))
     return module
+
+
+_ONE_VALUE = "Expected more than 1 value per channel when training"
+
+
+def call_naming_batchnorm(model: nn.Module, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``; when a BatchNorm of ``model`` refuses to train on one value
+    per channel (PyTorch's error names no layer), the error names the layer, its input and
+    the fixes. The layer is found by running ``fn`` again with a check before every
+    BatchNorm of ``model``, so a run that does not fail costs nothing.
+
+    Raises:
+        ValueError: naming the first such layer (e.g. a pyramid-pooling branch whose pooled
+            1x1 map has one value per channel with one sample per batch).
+    """
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as err:
+        if _ONE_VALUE not in str(err):
+            raise
+        first = err
+    hooks = [
+        module.register_forward_pre_hook(functools.partial(_refuse_one_value, name))
+        for name, module in model.named_modules()
+        if isinstance(module, nn.modules.batchnorm._BatchNorm)
+    ]
+    try:
+        fn(*args, **kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    raise first  # not found again: PyTorch's own message
+
+
+def _refuse_one_value(name: str, module: nn.Module, args) -> None:
+    x = args[0]
+    values = x.numel() // max(x.shape[1], 1) if x.dim() >= 2 else x.numel()
+    if module.training and values <= 1:
+        raise ValueError(
+            f"{name} ({type(module).__name__}) gets a {tuple(x.shape)} input in training: "
+            f"BatchNorm needs more than one value per channel, and a batch of {x.shape[0]} "
+            f"gives it {values} (a pooled 1x1 map). Train with at least 2 samples per process "
+            "(train_dataloader.batch_size), or give that layer a norm that works on one sample "
+            "(GN) or keep it in eval mode"
+        )

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from dff_common.engine import DFFInferenceEngine
 from dff_common.flow_functions import accepted_arguments
-from dff_common.norm import freeze_batchnorm
+from dff_common.norm import call_naming_batchnorm, freeze_batchnorm
 from dff_common.propagation import FeaturePropagation
 from dff_common.scheduler import build_scheduler, check_interval
 
@@ -417,6 +417,9 @@ class DFFSegmentor(EncoderDecoder):
         Returns:
             dict: ``decode.loss_*``, ``decode.acc_seg`` and the auxiliary heads' ``aux.*``.
         """
+        return call_naming_batchnorm(self, self._loss, inputs, data_samples)
+
+    def _loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         metas = [s.metainfo for s in data_samples]
         levels = self.current_features(inputs, metas, auxiliary=self.with_auxiliary_head)
         task_net = self.n_task()

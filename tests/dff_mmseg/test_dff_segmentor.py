@@ -21,6 +21,19 @@ FLOW_TYPES = {"flownet_half": "FlowNetHalf", "zero": "ZeroFlow"}
 
 def build(flow="flownet_half", num_task_layers=1, **kwargs):
     flow_net = kwargs.pop("flow_net", None if flow is None else dict(type=FLOW_TYPES[flow]))
+    decode_head = kwargs.pop(
+        "decode_head",
+        dict(
+            type="FCNHead",
+            in_channels=8,
+            in_index=0,
+            channels=8,
+            num_convs=0,
+            concat_input=False,
+            dropout_ratio=0.0,
+            num_classes=5,
+        ),
+    )
     torch.manual_seed(0)
     return MODELS.build(
         dict(
@@ -32,16 +45,7 @@ def build(flow="flownet_half", num_task_layers=1, **kwargs):
                 frozen_stages=0,
                 num_task_layers=num_task_layers,
             ),
-            decode_head=dict(
-                type="FCNHead",
-                in_channels=8,
-                in_index=0,
-                channels=8,
-                num_convs=0,
-                concat_input=False,
-                dropout_ratio=0.0,
-                num_classes=5,
-            ),
+            decode_head=decode_head,
             flow_net=flow_net,
             data_preprocessor=dict(
                 type="VideoSegDataPreProcessor", mean=MEAN, std=STD, size=(H, W)
@@ -208,3 +212,20 @@ def test_a_flow_that_is_not_finite_names_the_frames():
     )
     with pytest.raises(ValueError, match=message), torch.no_grad():
         model.predict(frames(2), pairs)
+
+
+def test_one_pair_per_batch_into_a_pooled_batchnorm_names_the_layer():
+    pooled_head = dict(
+        type="PSPHead", in_channels=8, in_index=0, channels=4, pool_scales=(1, 2),
+        dropout_ratio=0.0, num_classes=5, norm_cfg=dict(type="BN", requires_grad=True),
+    )  # fmt: skip
+    model = build(decode_head=pooled_head).train()
+    message = (
+        r"decode_head.psp_modules.0.1.bn \(BatchNorm2d\) gets a \(1, 4, 1, 1\) input in "
+        r"training: BatchNorm needs more than one value per channel, and a batch of 1 gives it "
+        r"1 \(a pooled 1x1 map\). Train with at least 2 samples per process"
+    )
+    with pytest.raises(ValueError, match=message):
+        model.loss(frames(1), samples([2]))
+    losses = model.loss(frames(2), samples([2, 0]))  # two pairs train
+    assert torch.isfinite(losses["decode.loss_ce"])
