@@ -21,6 +21,9 @@ the R-FCN's halves) with the proposal generator and the ROI heads. Every level t
 outputs is propagated (an FPN's P2-P6 each at its own stride).
 """
 
+import contextlib
+import logging
+
 import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
@@ -30,6 +33,8 @@ from dff_common.engine import DFFInferenceEngine
 from dff_common.scheduler import build_scheduler
 from dff_detectron2.config import check_dff_config
 from dff_detectron2.flow_functions import build_propagation
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DFFRCNN"]
 
@@ -79,6 +84,7 @@ class DFFRCNN(GeneralizedRCNN):
         if freeze_flow and propagation is not None:
             propagation.requires_grad_(False)
         self._engine = None  # built on first video inference (it holds no parameters)
+        self._said_no_masks = False
 
     @classmethod
     def from_config(cls, cfg):
@@ -196,7 +202,29 @@ class DFFRCNN(GeneralizedRCNN):
             raise ValueError("training inputs need 'instances' (ground truth)")
         f_cur, images = self.pair_features(batched_inputs)
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
-        return self.task_network(f_cur, images, gt_instances)[1]
+        with self._boxes_only_without_masks(gt_instances):
+            return self.task_network(f_cur, images, gt_instances)[1]
+
+    @contextlib.contextmanager
+    def _boxes_only_without_masks(self, gt_instances: list):
+        """A mask head (``MODEL.MASK_ON``, e.g. a wrapped zoo Mask R-CNN) trains on batches
+        with masks only: on boxes alone (ImageNet VID / DET) the box part trains, said once."""
+        heads = self.roi_heads
+        if not getattr(heads, "mask_on", False) or all(x.has("gt_masks") for x in gt_instances):
+            yield
+            return
+        if not self._said_no_masks:
+            logger.warning(
+                "the training data have no masks (gt_masks): the mask head of this "
+                "MODEL.MASK_ON model is not trained, its box part is (MODEL.MASK_ON False "
+                "builds it without)"
+            )
+            self._said_no_masks = True
+        heads.mask_on = False
+        try:
+            yield
+        finally:
+            heads.mask_on = True
 
     def inference(self, batched_inputs: list[dict], do_postprocess: bool = True):
         """Detections for a batch: pairs, Algorithm 1 on videos, or per frame (module doc).

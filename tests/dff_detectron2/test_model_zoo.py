@@ -482,3 +482,27 @@ def test_synthetic_zoo_run_starts_from_frame_with_the_flow_colours_reversed(tmp_
     conv1 = weights["propagation.flow_net.conv1.conv.weight"]
     assert torch.equal(conv1, flow.conv1.conv.weight[:, [2, 1, 0, 5, 4, 3]])
     assert torch.equal(weights["propagation.flow_net.conv2.conv.weight"], flow.conv2.conv.weight)
+
+
+def test_a_mask_model_trains_its_box_part_on_data_without_masks(caplog):
+    from detectron2.structures import BitMasks
+
+    torch.manual_seed(0)
+    dff = build_model(get_dff_cfg(_dff_config("FPN"), [*SMALL, "MODEL.MASK_ON", True])).train()
+    assert dff.roi_heads.mask_on
+    target = Instances((128, 160))
+    target.gt_boxes = Boxes(torch.tensor([[8.0, 10.0, 80.0, 90.0], [60.0, 5.0, 150.0, 100.0]]))
+    target.gt_classes = torch.tensor([0, 2])
+    cur, key = _frames(2, seed=2)
+    pair = {"image": cur, "key_image": key, "key_offset": -3, "instances": target}
+    with EventStorage(), caplog.at_level("WARNING", logger="dff_detectron2.meta_arch"):
+        boxes_only = [dff([pair]) for _ in range(2)]  # VID / DET: boxes, no gt_masks
+    assert all("loss_mask" not in losses and "loss_cls" in losses for losses in boxes_only)
+    assert caplog.text.count("the training data have no masks (gt_masks)") == 1  # said once
+    assert dff.roi_heads.mask_on  # inference still predicts masks
+    masks = torch.zeros(2, 128, 160, dtype=torch.bool)
+    masks[0, 10:90, 8:80] = masks[1, 5:100, 60:150] = True
+    target.gt_masks = BitMasks(masks)
+    with EventStorage():
+        losses = dff([pair])
+    assert "loss_mask" in losses and torch.isfinite(losses["loss_mask"])
