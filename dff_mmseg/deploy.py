@@ -165,6 +165,6 @@ def benchmark_inputs(
     channel_order = loads[0].get("channel_order", "bgr") if loads else "bgr"
     clips, labels = val_clips(model, data_root, channel_order=channel_order)
     clips, labels = clips[:max_clips], labels[:max_clips]
-    head = model.decode_head
+    head = model.final_head
     score = miou_score(labels, head.num_classes, head.ignore_index, head.align_corners)
     return DeployInputs(deploy_parts(model), clips, score, model.interval, "mIoU")

@@ -24,7 +24,7 @@ from dff_common.norm import call_naming_batchnorm, freeze_batchnorm
 from dff_common.propagation import FeaturePropagation
 from dff_common.scheduler import build_scheduler, check_interval
 
-__all__ = ["SPLITS", "DFFSegmentor", "FeatureNetwork", "TaskNetwork"]
+__all__ = ["SPLITS", "CascadeHead", "DFFSegmentor", "FeatureNetwork", "TaskNetwork"]
 
 # Where N is cut (the output of that part is propagated): after the backbone, after the neck
 # (= after the backbone without a neck), or after the decode head (Table 5's split 0: the
@@ -129,6 +129,30 @@ class TaskNetwork(nn.Module):
         return features[0] if self.head is None else self.head(features)
 
 
+class CascadeHead(nn.Module):
+    """The decode heads of a ``CascadeEncoderDecoder`` (OCRNet, ...) as one head: the first
+    on the features, each next one on the features and the previous one's output, as mmseg's
+    ``CascadeEncoderDecoder.encode_decode``.
+
+    Args:
+        heads (nn.ModuleList): the stages, in order.
+    """
+
+    def __init__(self, heads: nn.ModuleList):
+        super().__init__()
+        self.heads = heads
+
+    def stages(self, levels: Levels) -> list[Tensor]:
+        """The output of every stage."""
+        outputs = [self.heads[0](levels)]
+        for head in self.heads[1:]:
+            outputs.append(head(levels, outputs[-1]))
+        return outputs
+
+    def forward(self, levels: Levels) -> Tensor:
+        return self.stages(levels)[-1]
+
+
 @MODELS.register_module()
 class DFFSegmentor(EncoderDecoder):
     """Semantic segmentation of video frames by deep feature flow, around any image segmentor.
@@ -163,7 +187,9 @@ class DFFSegmentor(EncoderDecoder):
 
     Args:
         backbone (dict): the image segmentor's backbone.
-        decode_head (dict): its decode head.
+        decode_head (dict | list[dict]): its decode head; with ``num_stages``, the list of
+            the stages of a ``CascadeEncoderDecoder`` (parameter names ``decode_head.0.*``,
+            ``decode_head.1.*``, ... as there, so its checkpoints load).
         flow_net (dict | None): the flow function F, a registered ``FlowNetSimple``,
             ``FlowNetHalf``, ``FlowNetInception`` (scale field of the propagated channels;
             ``init_cfg=dict(type='Pretrained', checkpoint=...)`` for Flying Chairs weights),
@@ -186,6 +212,8 @@ class DFFSegmentor(EncoderDecoder):
         data_preprocessor (dict): a ``VideoSegDataPreProcessor``; its ``mean``/``std`` also
             define the flow network's input ``(RGB - mean) / 255``.
         pretrained (str, optional), init_cfg (dict, optional): as for ``EncoderDecoder``.
+        num_stages (int, optional): the number of cascaded decode heads, as for
+            ``CascadeEncoderDecoder`` (OCRNet: 2). Defaults to None: one decode head.
 
     Attributes:
         propagated_levels (tuple[int] | None): indices, among N_feat's levels (the outputs of
@@ -213,7 +241,9 @@ class DFFSegmentor(EncoderDecoder):
         data_preprocessor: OptConfigType = None,
         pretrained: str | None = None,
         init_cfg: OptMultiConfig = None,
+        num_stages: int | None = None,
     ):
+        self.num_stages = num_stages  # read by _init_decode_head, from super().__init__
         test_cfg = ConfigDict({"mode": "whole", "protocol": "pairs", **(test_cfg or {})})
         super().__init__(
             backbone=backbone,
@@ -287,6 +317,33 @@ class DFFSegmentor(EncoderDecoder):
             flow.init_cfg.setdefault("input_short_side", short_side)
         flow.init_weights()
 
+    def _init_decode_head(self, decode_head: ConfigType | list) -> None:
+        """One decode head, or, with ``num_stages``, the cascade of heads (the last one gives
+        the scores: ``align_corners``, ``num_classes``, ``out_channels``)."""
+        if self.num_stages is None:
+            super()._init_decode_head(decode_head)
+            return
+        if not isinstance(decode_head, (list, tuple)) or len(decode_head) != self.num_stages:
+            given = len(decode_head) if isinstance(decode_head, (list, tuple)) else "one"
+            raise ValueError(
+                f"num_stages={self.num_stages} (a cascade, as CascadeEncoderDecoder) needs a "
+                f"list of {self.num_stages} decode_head configs, got {given}"
+            )
+        self.decode_head = nn.ModuleList(MODELS.build(head) for head in decode_head)
+        last = self.decode_head[-1]
+        self.align_corners, self.num_classes = last.align_corners, last.num_classes
+        self.out_channels = last.out_channels
+
+    @property
+    def head(self) -> nn.Module:
+        """The decode head, or the cascade of them as one (:class:`CascadeHead`)."""
+        return CascadeHead(self.decode_head) if self.num_stages else self.decode_head
+
+    @property
+    def final_head(self) -> nn.Module:
+        """The decode head that gives the scores (the last stage of a cascade)."""
+        return self.decode_head[-1] if self.num_stages else self.decode_head
+
     def _image_net_modules(self) -> list[nn.Module]:
         names = ("backbone", "neck", "decode_head", "auxiliary_head")
         return [getattr(self, n) for n in names if getattr(self, n, None) is not None]
@@ -334,7 +391,7 @@ class DFFSegmentor(EncoderDecoder):
         split_backbone = hasattr(self.backbone, "feature_part")
         part = self.backbone.feature_part() if split_backbone else self.backbone
         neck = self.neck if self.with_neck and self.split != "backbone" else None
-        head = self.decode_head if self.split == "decode_head" else None
+        head = self.head if self.split == "decode_head" else None
         skipped = () if auxiliary else self.auxiliary_levels
         return FeatureNetwork(part, neck, head, self.propagated_levels, skipped)
 
@@ -344,7 +401,7 @@ class DFFSegmentor(EncoderDecoder):
         if isinstance(prefix, nn.Identity):
             prefix = None
         neck = self.neck if self.with_neck and self.split == "backbone" else None
-        head = None if self.split == "decode_head" else self.decode_head
+        head = None if self.split == "decode_head" else self.head
         return TaskNetwork(prefix, neck, head, self.propagated_levels, self.num_levels)
 
     @staticmethod
@@ -408,7 +465,7 @@ class DFFSegmentor(EncoderDecoder):
     def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
         """Scores of the current frames of pairs, resized to the input (``predict_by_feat``)."""
         scores = self.n_task()(self.current_features(inputs, batch_img_metas))
-        return self.decode_head.predict_by_feat(scores, batch_img_metas)
+        return self.final_head.predict_by_feat(scores, batch_img_metas)
 
     # ------------------------------------------------------------------ train and test
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
@@ -424,8 +481,13 @@ class DFFSegmentor(EncoderDecoder):
         levels = self.current_features(inputs, metas, auxiliary=self.with_auxiliary_head)
         task_net = self.n_task()
         features = task_net.features(levels)
-        scores = features[0] if task_net.head is None else task_net.head(features)
-        losses = add_prefix(self.decode_head.loss_by_feat(scores, data_samples), "decode")
+        if isinstance(task_net.head, CascadeHead):  # a loss per stage, named as mmseg names them
+            losses = {}
+            for i, (head, out) in enumerate(zip(self.decode_head, task_net.head.stages(features))):
+                losses.update(add_prefix(head.loss_by_feat(out, data_samples), f"decode_{i}"))
+        else:
+            scores = features[0] if task_net.head is None else task_net.head(features)
+            losses = add_prefix(self.decode_head.loss_by_feat(scores, data_samples), "decode")
         if self.with_auxiliary_head:
             losses.update(self._auxiliary_head_forward_train(features, data_samples))
         return losses
@@ -474,7 +536,7 @@ class DFFSegmentor(EncoderDecoder):
         last = num_frames - 1
         for j, sample in enumerate(data_samples):
             sample.set_metainfo(dict(key_distance=last - (key_indices[j] if key_indices else last)))
-        return self.decode_head.predict_by_feat(scores, [s.metainfo for s in data_samples])
+        return self.final_head.predict_by_feat(scores, [s.metainfo for s in data_samples])
 
     def train(self, mode: bool = True) -> DFFSegmentor:
         """Training mode, with a fixed N's BatchNorm layers in eval mode ("DFF fix N")."""

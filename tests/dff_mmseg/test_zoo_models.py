@@ -283,3 +283,42 @@ def test_training_from_the_zoo_checkpoint_reads_no_initial_weights(name, tmp_pat
     cfg.model.flow_net.init_cfg = None  # the one initial file the zoo checkpoint lacks
     model = MODELS.build(cfg.model)  # building reads nothing
     model.init_weights()  # nor does mmengine's initialisation before load_from
+
+
+OCRNET = "ocrnet/ocrnet_hr18_4xb2-40k_cityscapes-512x1024.py"
+
+
+def test_a_cascade_zoo_model_wraps_as_dff():
+    # OCRNet: a CascadeEncoderDecoder whose OCR head refines the FCN head's scores
+    zoo_cfg = Config.fromfile(str(ZOO_DIR / OCRNET)).model
+    assert zoo_cfg.type == "CascadeEncoderDecoder" and zoo_cfg.num_stages == 2
+    dff_cfg = copy.deepcopy(zoo_cfg)
+    dff_cfg.update(
+        type="DFFSegmentor",
+        data_preprocessor=dict(zoo_cfg.data_preprocessor, type="VideoSegDataPreProcessor"),
+        flow_net=dict(type="FlowNetHalf"),
+        test_cfg=dict(zoo_cfg.test_cfg, protocol="pairs"),
+    )
+    three_stages = dict(copy.deepcopy(dff_cfg), num_stages=3)  # (building fills `pretrained` in)
+    torch.manual_seed(0)
+    zoo = MODELS.build(zoo_cfg)
+    randomize_norms(zoo)
+    dff = MODELS.build(dff_cfg)
+    missing, unexpected = dff.load_state_dict(zoo.state_dict(), strict=False)  # its checkpoint
+    assert not unexpected
+    not_flow = {key for key in missing if not key.startswith("propagation.flow_net.")}
+    assert not_flow == {"data_preprocessor.mean", "data_preprocessor.std"}
+    assert dff.propagated_levels == (0, 1, 2, 3)  # the heads read HRNet's 4 branches
+    images = frames(2, num_frames=1)
+    with torch.no_grad():
+        ours = dff.eval().predict(torch.cat([images, images], 1), samples([0, 0]))
+        theirs = zoo.eval().predict(images, samples([0, 0]))
+    for a, b in zip(ours, theirs):  # key distance 0 is the zoo image model exactly
+        assert torch.equal(a.seg_logits.data, b.seg_logits.data)
+    losses = dff.train().loss(frames(2), samples([1, 4], labels=True))
+    assert {"decode_0.loss_ce", "decode_1.loss_ce"} <= set(losses)  # one per stage, as mmseg
+    sum(v for k, v in losses.items() if "loss" in k).backward()
+    for name, param in dff.propagation.flow_net.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, f"no gradient for {name}"
+    with pytest.raises(ValueError, match=r"num_stages=3 .* needs a list of 3 decode_head configs"):
+        MODELS.build(three_stages)
