@@ -89,7 +89,20 @@ class DFFRCNN(GeneralizedRCNN):
     @classmethod
     def from_config(cls, cfg):
         check_dff_config(cfg)
-        ret = super().from_config(cfg)
+        try:
+            ret = super().from_config(cfg)
+        except KeyError as err:  # a head asks for a map the backbone does not give
+            from detectron2.modeling import build_backbone
+
+            given = sorted(build_backbone(cfg).output_shape())
+            raise ValueError(
+                f"DFFRCNN wraps a two-stage GeneralizedRCNN (Faster / Mask / Cascade R-CNN: RPN "
+                f"+ ROI heads); its heads ask for the map {err}, which the backbone of this "
+                f"config does not give (it gives {given}; MODEL.RPN.IN_FEATURES "
+                f"{list(cfg.MODEL.RPN.IN_FEATURES)}, MODEL.ROI_HEADS.IN_FEATURES "
+                f"{list(cfg.MODEL.ROI_HEADS.IN_FEATURES)}). One-stage detectors (RetinaNet, "
+                "FCOS: detectron2's DenseDetector) have no RPN and are not wrapped"
+            ) from err
         backbone, dff = ret["backbone"], cfg.MODEL.DFF
         if hasattr(backbone, "channels_at_split"):  # split inside the backbone: one map
             level_channels = [backbone.channels_at_split]

@@ -506,3 +506,15 @@ def test_a_mask_model_trains_its_box_part_on_data_without_masks(caplog):
     with EventStorage():
         losses = dff([pair])
     assert "loss_mask" in losses and torch.isfinite(losses["loss_mask"])
+
+
+def test_a_one_stage_zoo_detector_is_refused_naming_what_is_missing():
+    cfg = _zoo_cfg("FPN", ["MODEL.META_ARCHITECTURE", "DFFRCNN", "MODEL.DEVICE", "cpu"],
+                   name="COCO-Detection/retinanet_R_50_FPN_1x.yaml")  # fmt: skip
+    message = (
+        r"DFFRCNN wraps a two-stage GeneralizedRCNN .*its heads ask for the map 'res4', which "
+        r"the backbone of this config does not give \(it gives \['p3', 'p4', 'p5', 'p6', 'p7'\];"
+        r".*One-stage detectors \(RetinaNet, FCOS"
+    )
+    with pytest.raises(ValueError, match=message):
+        build_model(cfg)
