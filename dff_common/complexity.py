@@ -40,6 +40,7 @@ __all__ = [
     "flow_and_scale_macs",
     "measure_complexity",
     "speedup",
+    "speedup_advice",
     "table2",
     "warp_macs",
 ]
@@ -191,6 +192,44 @@ def speedup(r: float, l: float) -> float:  # noqa: E741 (the paper's symbol)
     if r <= 0:
         raise ValueError(f"cost ratio r must be > 0, got {r}")
     return l / (1 + (l - 1) * r)
+
+
+# DFF should be at least this much faster than the image model at its l (Eq. 7)
+MIN_SPEEDUP = 1.5
+
+
+def speedup_advice(costs: PartCosts, l: int, minimum: float = MIN_SPEEDUP) -> str | None:  # noqa: E741
+    """What to change when Eq. 7 predicts DFF less than ``minimum`` times faster than the
+    image model at key frame duration ``l`` (None when it is fast enough).
+
+    The advice follows the part that dominates a non-key frame (Eq. 5): the flow network F + S
+    (a cheaper flow network, a smaller flow input scale) or N_task (a later split point, so
+    that less runs on every frame).
+
+    Args:
+        costs (PartCosts): the part costs (multiply-adds or milliseconds).
+        l (int): the key frame duration length of the model.
+        minimum (float): the speedup below which there is advice. Defaults to 1.5.
+    """
+    r = cost_ratio(costs)
+    predicted = speedup(r, l)
+    if predicted >= minimum:
+        return None
+    flow = costs.flow + costs.scale
+    parts = {"F + S": flow, "W": costs.warp, "N_task": costs.task_net}
+    heaviest = max(parts, key=parts.get)
+    fixes = {
+        "F + S": "a cheaper flow network (FlowNetHalf, or DISFlow) or a smaller flow input "
+        "scale (flow_input_scale / MODEL.DFF.FLOW.INPUT_SCALE)",
+        "W": "fewer propagated levels or channels (a later split point)",
+        "N_task": "a later split point (more of N in N_feat, which runs on key frames only)",
+    }
+    share = ", ".join(f"{name} {value / costs.feature_net:.2f}" for name, value in parts.items())
+    return (
+        f"DFF is predicted only {predicted:.2f}x faster than the image model at l = {l} (Eq. 7, "
+        f"r = {r:.2f}; per non-key frame, relative to N_feat: {share}): {heaviest} dominates; "
+        f"use {fixes[heaviest]}, or a larger l"
+    )
 
 
 def warp_macs(features_shape: Sequence[int], with_scale: bool = True) -> int:

@@ -66,6 +66,7 @@ from dff_common.complexity import (
     feature_maps,
     measure_complexity,
     speedup,
+    speedup_advice,
     table2,
 )
 from dff_common.deploy_benchmark import OPTIONS, DeployRow, compare_deploy, deploy_table
@@ -397,8 +398,8 @@ def run_streams(args: argparse.Namespace, feature_net, task_net, propagation, cl
 @torch.no_grad()
 def load_wrapped(config: str, args: argparse.Namespace):
     """The engine's networks of the DFF model of ``config`` (its plugin's ``load_model``,
-    random weights; ``inference.engine_networks``), the panning clip as its input, and the list
-    the proposals per frame go to (None for a segmentor).
+    random weights; ``inference.engine_networks``), the panning clip as its input, the list
+    the proposals per frame go to (None for a segmentor) and the model's key frame duration l.
 
     A detector's N_task costs in proportion to the proposals its RPN keeps. At full contrast a
     random ResNet's maps reach 1e3 to 1e5, the RPN's box deltas push nearly every proposal off
@@ -415,6 +416,7 @@ def load_wrapped(config: str, args: argparse.Namespace):
 
         model = dff_mmseg.load_model(config, device=str(args.device))
         networks, proposals = inference.engine_networks(model), None
+        interval = model.interval
     else:
         import dff_detectron2
         from dff_detectron2 import inference
@@ -423,11 +425,12 @@ def load_wrapped(config: str, args: argparse.Namespace):
         model = dff_detectron2.load_model(config, opts=opts)
         networks = inference.engine_networks(model, args.size)
         proposals = inference.record_proposals(model)
+        interval = getattr(model.scheduler, "interval", None)
     texture = panning_frames(args.size, args.frames, args.device)
     grey = torch.full_like(texture[:1], 127.5)
     clip = inference.normalize_clip(model, texture) - inference.normalize_clip(model, grey)
     magnitude = torch.stack([m.abs().mean() for m in feature_maps(networks[0](clip[:1]))]).mean()
-    return networks, clip / magnitude, proposals
+    return networks, clip / magnitude, proposals, interval
 
 
 def wrapped_row(config: str, args: argparse.Namespace) -> list:
@@ -435,11 +438,14 @@ def wrapped_row(config: str, args: argparse.Namespace) -> list:
     measured speedup next to Eq. (7) at each l > 1."""
     name = Path(config).stem
     progress(f"{name}: building with random weights")
-    (feature_net, task_net, propagation), clip, proposals = load_wrapped(config, args)
+    (feature_net, task_net, propagation), clip, proposals, interval = load_wrapped(config, args)
     macs = measure_complexity(
         feature_net, propagation.flow_net, lambda features: task_net(features, clip[:1]),
         clip.shape[-2:], propagation.flow_input_scale, device=args.device,
     )  # fmt: skip
+    advice = interval and speedup_advice(macs, interval)  # by multiply-adds, Eq. 5 and 7
+    if advice:
+        progress(f"{name}: warning: {advice}")
     if proposals is not None:
         proposals.clear()  # only the timed runs' (measure_complexity runs on zeros)
     kept = time_speedup(

@@ -125,3 +125,17 @@ def test_resnet50_count_matches_torchvision_metadata():
     # torchvision publishes the operation count of its ResNet-50 at 224x224 (in GMACs)
     macs = count_flops(torchvision.models.resnet50(), torch.zeros(1, 3, 224, 224))
     assert macs / 1e9 == pytest.approx(ResNet50_Weights.IMAGENET1K_V1.meta["_ops"], abs=5e-4)
+
+
+def test_speedup_advice_names_the_dominant_part_and_its_fix():
+    from dff_common.complexity import PartCosts, speedup_advice
+
+    assert speedup_advice(PartCosts(100, 8, 1, 1, 1), 10) is None  # the paper's regime: 4.5x
+    light = PartCosts(feature_net=30, flow=70, scale=5, warp=1, task_net=2)  # BiSeNet-like
+    advice = speedup_advice(light, 5)
+    assert advice.startswith(
+        "DFF is predicted only 0.47x faster than the image model at l = 5 (Eq. 7, r = 2.44"
+    )
+    assert "F + S dominates; use a cheaper flow network" in advice
+    heavy_head = PartCosts(feature_net=40, flow=4, scale=0, warp=1, task_net=60)  # UPerNet-like
+    assert "N_task dominates; use a later split point" in speedup_advice(heavy_head, 5)

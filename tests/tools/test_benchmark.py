@@ -98,12 +98,13 @@ def test_wrapped_clip_gives_the_feature_maps_unit_magnitude():
         ["--config", str(DET_CONFIG), "--size", "48", "64", "--frames", "5", "--intervals",
          "1", "5", "--device", "cpu"]
     )  # fmt: skip
-    (feature_net, _, _), clip, proposals = benchmark.load_wrapped(str(DET_CONFIG), args)
+    (feature_net, _, _), clip, proposals, interval = benchmark.load_wrapped(str(DET_CONFIG), args)
+    assert interval == 10  # the config's l
     assert clip.shape == (5, 3, 48, 64) and proposals == []
     with torch.no_grad():
         maps = feature_maps(feature_net(clip[:1]))
     assert torch.stack([m.abs().mean() for m in maps]).mean().item() == pytest.approx(1, rel=1e-3)
-    (again, _, _), same_clip, _ = benchmark.load_wrapped(str(DET_CONFIG), args)
+    (again, _, _), same_clip, _, _ = benchmark.load_wrapped(str(DET_CONFIG), args)
     with torch.no_grad():  # seeded: the same random weights in every run
         assert torch.equal(same_clip, clip) and torch.equal(
             feature_maps(again(clip[:1]))[0], maps[0]
