@@ -81,3 +81,26 @@ def test_shims_apply_on_a_frameworks_first_import_without_importing_it_early(tmp
         tmp_path,
     )
     assert out.splitlines() == ["[False] True True", "1"]
+
+
+def test_the_wheel_ships_the_pth_beside_the_module(tmp_path):
+    # a non-editable install (pip install .) gets dff_compat.pth at the top of site-packages
+    import shutil
+    import zipfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    source = tmp_path / "src"
+    skip = (".git", "work_dirs", "datasets", "build", "*.egg-info", "__pycache__", "output")
+    shutil.copytree(repo, source, ignore=shutil.ignore_patterns(*skip))
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         str(source), "-w", str(tmp_path / "wheel")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = (tmp_path / "wheel").glob("dff-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "dff_compat.pth" in names and "dff_compat.py" in names
+    pth = zipfile.ZipFile(wheel).read("dff_compat.pth").decode()
+    assert pth == (repo / "dff_compat.pth").read_text() and "dff_compat" in pth
