@@ -22,7 +22,6 @@ import codecs
 import collections
 import contextlib
 import glob
-import io
 import logging
 import os
 import pickle
@@ -269,6 +268,10 @@ def _numpy_globals() -> dict[tuple[str, str], object]:
     return allowed
 
 
+class _Refused(ValueError):
+    """A ``.pkl`` that names an object other than numpy arrays and plain containers."""
+
+
 class _ArraysOnlyUnpickler(pickle.Unpickler):
     """Resolves only numpy arrays, scalars and dtypes, ``OrderedDict`` and ``codecs.encode``
     (to bytes); anything else a file names (a function to call, a class to build) is
@@ -282,7 +285,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in self.allowed:
             return self.allowed[(module, name)]
-        raise pickle.UnpicklingError(
+        raise _Refused(
             f"refusing to load {self.path}: it references {module}.{name}, and a .pkl "
             "checkpoint may hold only numpy arrays in plain containers (a file that names "
             "other objects can run code when unpickled). If you trust it, convert it to a "
@@ -299,19 +302,15 @@ def load_pickle(path: str):
             not a pickle.
     """
     with open(path, "rb") as f:
-        data = f.read()
-    try:
-        return _ArraysOnlyUnpickler(io.BytesIO(data), path).load()
-    except pickle.UnpicklingError as err:
-        if str(err).startswith("refusing to load"):
-            raise ValueError(str(err)) from None
-        raise ValueError(
-            f"cannot read checkpoint {path}: not a pickle or truncated ({err})"
-        ) from err
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
-        raise ValueError(
-            f"cannot read checkpoint {path}: not a pickle or truncated ({err})"
-        ) from err
+        try:
+            return _ArraysOnlyUnpickler(f, path).load()
+        except _Refused:
+            raise
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+                IndexError) as err:  # fmt: skip
+            raise ValueError(
+                f"cannot read checkpoint {path}: not a pickle or truncated ({err})"
+            ) from err
 
 
 def differing_keys(recorded, current, prefix: str = "", ignore: tuple[str, ...] = ()) -> list:

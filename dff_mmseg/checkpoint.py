@@ -83,7 +83,7 @@ def load_checkpoint(
     complete: bool = False,
 ) -> dict:
     """mmengine's ``load_checkpoint`` with :func:`read_checkpoint`'s checks, refusing a file
-    that holds no parameter of ``model``.
+    with NaN or infinite values or too few of the parameters of ``model``.
 
     Args:
         model (nn.Module): the model to load into.

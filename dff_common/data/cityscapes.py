@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dff_common.data.frame_size import check_image_file
+from dff_common.data.frame_size import FrameTooLargeError, check_frame_size
 
 __all__ = [
     "ANNOTATED_INDEX",
@@ -181,8 +181,7 @@ def read_image(path: str | Path, channel_order: str = "rgb") -> np.ndarray:
     """
     if channel_order not in ("rgb", "bgr"):
         raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-    check_image_file(_existing(path))
-    image = np.asarray(_decode(path).convert("RGB"))
+    image = np.asarray(_decode(_existing(path)).convert("RGB"))
     return image[..., ::-1].copy() if channel_order == "bgr" else image
 
 
@@ -192,8 +191,7 @@ def read_label(path: str | Path) -> np.ndarray:
     Returns:
         np.ndarray: uint8 ``(H, W)``.
     """
-    check_image_file(_existing(path))
-    label = np.asarray(_decode(path))
+    label = np.asarray(_decode(_existing(path)))
     if label.ndim != 2 or label.dtype != np.uint8:
         raise ValueError(
             f"label map {path} must be a single-channel 8-bit PNG, got shape {label.shape} "
@@ -219,11 +217,14 @@ def check_label_ids(label: np.ndarray, num_classes: int, ignore_index: int, path
 
 def _decode(path: Path):
     """The decoded image of ``path`` (PIL, which, unlike ``cv2.imread``, raises on a
-    truncated file instead of padding it)."""
+    truncated file instead of padding it), its size checked from the header first."""
     try:
         with Image.open(path) as image:
+            check_frame_size(*image.size, str(path))
             image.load()
             return image
+    except FrameTooLargeError:
+        raise
     except (OSError, SyntaxError, ValueError) as error:  # UnidentifiedImageError too
         raise ValueError(f"cannot decode image {path}: {error} (corrupt or truncated)") from error
 
