@@ -306,7 +306,7 @@ def check_flow_input_size(extras: dict, input_short_side: int, source: str) -> N
     A FlowNet does not carry over to inputs several times its training size: FlowNet Half
     pre-trained on 64x128 pairs erred by 0.2 feature cells at key distance 1 on 96x128 input
     (1.5x), 3.1 on 144x192 (2.25x) and 10 on 192x256 (3x), where zero flow errs by 0.3
-    (synthetic VID; ``python -m dff_detectron2.flow_error``). Hence the bound
+    (synthetic VID; ``python tools/flow_error.py``). Hence the bound
     ``MAX_FLOW_INPUT_RATIO`` on the ratio of the shorter sides.
     The pre-training size is the ``input_size`` that ``tools/pretrain_flow.py`` records in the
     checkpoint's ``meta``; checkpoints without it are not checked.

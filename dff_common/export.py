@@ -25,6 +25,7 @@ from dff_common.engine import FrameOutput
 from dff_common.scheduler import KeyFrameScheduler
 
 __all__ = [
+    "DeployInputs",
     "DeployParts",
     "ExportedDFFRunner",
     "KeyFramePath",
@@ -54,6 +55,26 @@ class DeployParts:
     feature_net: nn.Module
     propagation: nn.Module
     task_net: nn.Module | None = None
+
+
+@dataclasses.dataclass
+class DeployInputs:
+    """A model's deploy parts with the videos to run them on and the task metric to score
+    them, as each plugin's ``deploy.benchmark_inputs`` gives them.
+
+    Attributes:
+        parts (DeployParts): the model's networks, in eval mode, on the clips' device.
+        clips (list[Tensor]): videos, ``(T, 3, H, W)`` normalised frames each.
+        score (Callable): the task metric of the results ``[clip][frame]``.
+        interval (int): the model's key frame duration l.
+        metric (str): the metric's name, e.g. "mIoU".
+    """
+
+    parts: DeployParts
+    clips: list[torch.Tensor]
+    score: Callable[[list[list]], float]
+    interval: int
+    metric: str
 
 
 def _with_task(task_net: nn.Module | None, features: torch.Tensor) -> tuple:

@@ -6,14 +6,14 @@ compat.apply()  # before the first detectron2 import: pure-Python detectron2 0.6
 
 # importing the modules registers the backbone, the R-FCN head, the meta-architecture and the
 # ImageNet VID / DET / synthetic datasets
-from dff_detectron2.backbone import DFFResNetBackbone, build_dff_resnet_backbone  # noqa: E402
 from dff_detectron2.config import add_dff_config  # noqa: E402
-from dff_detectron2.dataset_mapper import DFFPairDatasetMapper  # noqa: E402
-from dff_detectron2.datasets import register_imagenet_vid  # noqa: E402
-from dff_detectron2.evaluator import VIDEvaluator  # noqa: E402
+from dff_detectron2.data.dataset_mapper import DFFPairDatasetMapper  # noqa: E402
+from dff_detectron2.data.datasets import register_imagenet_vid  # noqa: E402
+from dff_detectron2.evaluation.evaluator import VIDEvaluator  # noqa: E402
 from dff_detectron2.load import get_dff_cfg, load_model  # noqa: E402
-from dff_detectron2.meta_arch import DFFRCNN  # noqa: E402
-from dff_detectron2.rfcn_head import RFCNROIHeads  # noqa: E402
+from dff_detectron2.modeling.backbone import DFFResNetBackbone, build_dff_resnet_backbone  # noqa: E402
+from dff_detectron2.modeling.meta_arch import DFFRCNN  # noqa: E402
+from dff_detectron2.modeling.rfcn_head import RFCNROIHeads  # noqa: E402
 
 __all__ = [
     "DFFPairDatasetMapper",

@@ -19,7 +19,7 @@ from dff_common.demo import VIDEO_ID, resolve_scheduler
 from dff_common.engine import DFFInferenceEngine
 from dff_common.scheduler import KeyFrameScheduler
 from dff_detectron2.load import get_dff_cfg, load_model
-from dff_detectron2.meta_arch import DFFRCNN
+from dff_detectron2.modeling.meta_arch import DFFRCNN
 
 __all__ = ["DetectionDemo", "build_detection_demo"]
 

@@ -19,12 +19,11 @@ import torch
 from detectron2.modeling.postprocessing import detector_postprocess
 from torch import nn
 
-from dff_common.deploy_benchmark import DeployInputs
-from dff_common.export import DeployParts
-from dff_detectron2.data_loader import build_dff_test_loader
-from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
-from dff_detectron2.datasets import register_imagenet_vid
-from dff_detectron2.evaluator import VIDEvaluator
+from dff_common.export import DeployInputs, DeployParts
+from dff_detectron2.data.data_loader import build_dff_test_loader
+from dff_detectron2.data.dataset_mapper import DFFPairDatasetMapper
+from dff_detectron2.data.datasets import register_imagenet_vid
+from dff_detectron2.evaluation.evaluator import VIDEvaluator
 from dff_detectron2.load import get_dff_cfg, load_model
 
 __all__ = [

@@ -11,7 +11,7 @@ from detectron2.config import CfgNode, get_cfg
 from detectron2.modeling import build_model
 from torch import nn
 
-from dff_detectron2.checkpoint import DFFCheckpointer
+from dff_detectron2.checkpoint.checkpointer import DFFCheckpointer
 from dff_detectron2.config import add_dff_config
 
 __all__ = ["MODEL_ZOO_PREFIX", "get_dff_cfg", "load_model"]

@@ -1,7 +1,7 @@
 """The DFF segmentor's parts for the fast inference paths, and its synthetic val set to score them.
 
 :func:`deploy_parts` gives N_feat, the propagation and N_task of a built ``DFFSegmentor`` for
-``dff_common.export`` and ``dff_common.deploy_benchmark``; :func:`val_clips` and
+``dff_common.export`` and the deploy benchmark (``tools/benchmark.py``); :func:`val_clips` and
 :func:`miou_score` give the clips of a Cityscapes-layout val split and the mIoU of Algorithm 1's
 scores on their annotated frames (mmseg's ``IoUMetric`` computation); :func:`benchmark_inputs`
 all of it for ``compare_deploy``, from a config, a checkpoint and a data root.
@@ -27,8 +27,7 @@ from dff_common.data.cityscapes import (
     read_image,
     read_label,
 )
-from dff_common.deploy_benchmark import DeployInputs
-from dff_common.export import DeployParts
+from dff_common.export import DeployInputs, DeployParts
 from dff_mmseg.apis import load_model
 
 __all__ = ["benchmark_inputs", "deploy_parts", "miou_score", "val_clips"]

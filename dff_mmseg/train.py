@@ -1,18 +1,17 @@
 """Train or evaluate an mmseg DFF config with mmengine's Runner (mmseg's tools/train.py + test.py).
 
-Usage (through the project's dispatcher ``tools/train_net.py --config FILE ...`` or directly)::
+:func:`argument_parser` gives mmseg's train/test flags plus ``--eval-only [--checkpoint FILE]``
+and ``--overwrite``; :func:`build_config` the ``Config`` with those settings applied and
+checked; :func:`check_work_dir` refuses a work dir holding another run's checkpoints;
+:func:`run` trains, or tests with ``eval_only``.
 
-    python -m dff_mmseg.train CONFIG [--work-dir DIR] [--resume] [--amp]
-        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
-    python -m dff_mmseg.train CONFIG --eval-only [--checkpoint FILE]
-
-``--launcher pytorch`` expects the environment of ``torchrun`` (``RANK``, ``WORLD_SIZE``,
+``launcher="pytorch"`` expects the environment of ``torchrun`` (``RANK``, ``WORLD_SIZE``,
 ``MASTER_ADDR``, ``MASTER_PORT``, ``LOCAL_RANK``). On a machine without CUDA, mmengine 0.10.7
 cannot run it as is: its pytorch launcher calls ``torch.cuda.set_device`` and it wraps the
 model in DDP with ``device_ids=[LOCAL_RANK]``, which DDP rejects for a CPU module. There,
-:func:`main` starts the gloo process group itself (mmengine then skips its own
-initialisation) and sets ``model_wrapper_cfg`` to ``MMDistributedDataParallel`` with
-``device_ids=None``; everything else is mmengine's Runner.
+:func:`run` starts the gloo process group itself (mmengine then skips its own
+initialisation) and :func:`build_config` sets ``model_wrapper_cfg`` to
+``MMDistributedDataParallel`` with ``device_ids=None``; everything else is mmengine's Runner.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ import os
 import os.path as osp
 from pathlib import Path
 
-__all__ = ["build_config", "check_work_dir", "main", "parse_args"]
+__all__ = ["argument_parser", "build_config", "check_work_dir", "run"]
 
 CHECKPOINTS = ("iter_*.pth", "epoch_*.pth", "best_*.pth", "last_checkpoint")  # mmengine's
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse mmseg's train/test flags plus ``--eval-only [--checkpoint FILE]``."""
+def argument_parser() -> argparse.ArgumentParser:
+    """mmseg's train/test flags plus ``--eval-only [--checkpoint FILE]`` and ``--overwrite``."""
     from mmengine.config import DictAction
 
     parser = argparse.ArgumentParser(description="Train or evaluate a DFF segmentor (mmseg)")
@@ -57,32 +56,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="train into a work dir that holds checkpoints, removing them first",
     )
-    args = parser.parse_args(argv)
-    if args.checkpoint and not args.eval_only:
-        parser.error("--checkpoint is for --eval-only (use load_from or --resume to train)")
-    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    return args
+    return parser
 
 
-def build_config(args: argparse.Namespace):
-    """The mmengine ``Config`` of ``args.config`` with the command-line settings applied."""
+def build_config(
+    config: str,
+    work_dir: str | None = None,
+    cfg_options: dict | None = None,
+    launcher: str = "none",
+    amp: bool = False,
+    resume: bool = False,
+    eval_only: bool = False,
+    checkpoint: str | None = None,
+):
+    """The mmengine ``Config`` of the file ``config`` with these settings applied (the
+    command-line flags of :func:`argument_parser`) and checked."""
     import torch
 
-    cfg = _load_config(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        _check_option_types(cfg, args.cfg_options, args.config)
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
+    cfg = _load_config(config)
+    cfg.launcher = launcher
+    if cfg_options:
+        _check_option_types(cfg, cfg_options, config)
+        cfg.merge_from_dict(cfg_options)
+    if work_dir:
+        cfg.work_dir = str(work_dir)
     elif cfg.get("work_dir") is None:
-        cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
+        cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(config))[0])
+    if amp:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
-    if args.resume:
+    if resume:
         cfg.resume = True
-    if args.launcher != "none" and not torch.cuda.is_available():
+    if launcher != "none" and not torch.cuda.is_available():
         cfg.env_cfg.setdefault("dist_cfg", {})["backend"] = "gloo"
         cfg.model_wrapper_cfg = dict(
             type="MMDistributedDataParallel",
@@ -90,15 +95,15 @@ def build_config(args: argparse.Namespace):
             broadcast_buffers=False,
             find_unused_parameters=cfg.get("find_unused_parameters", False),
         )
-    if not args.eval_only:  # testing loads the whole model and never reads initial weights
+    if not eval_only:  # testing loads the whole model and never reads initial weights
         _skip_replaced_initial_weights(cfg)
         _check_training_pairs(cfg)
-    if args.eval_only:
-        if args.checkpoint:
-            cfg.load_from = args.checkpoint
+    if eval_only:
+        if checkpoint:
+            cfg.load_from = str(checkpoint)
         if not cfg.get("load_from"):
             raise SystemExit(
-                f"--eval-only needs weights: --checkpoint FILE or load_from in {args.config}"
+                f"--eval-only needs weights: --checkpoint FILE or load_from in {config}"
             )
         if not osp.isfile(cfg.load_from):
             raise SystemExit(f"checkpoint not found: {cfg.load_from}")
@@ -220,26 +225,22 @@ def _init_cpu_process_group(launcher: str) -> None:
     dist.init_process_group(backend="gloo", init_method="env://")
 
 
-def main(argv: list[str] | None = None):
-    """Run training, or the test loop with ``--eval-only``; returns the test metrics then."""
+def run(cfg, eval_only: bool = False, overwrite: bool = False):
+    """Train ``cfg`` (of :func:`build_config`) with its runner, refusing a work dir with another
+    run's checkpoints unless ``overwrite`` (:func:`check_work_dir`); or, with ``eval_only``,
+    run the test loop and return its metrics."""
     import dff_mmseg  # noqa: F401  (compat shims and registration before mmseg/mmengine use)
 
     # isort: split
     from mmengine.runner import Runner
     from mmseg.registry import RUNNERS
 
-    args = parse_args(argv)
-    cfg = build_config(args)
-    if not args.eval_only and int(os.environ.get("RANK", "0")) == 0:
-        check_work_dir(cfg, args.resume, args.overwrite)
-    _init_cpu_process_group(args.launcher)
+    if not eval_only and int(os.environ.get("RANK", "0")) == 0:
+        check_work_dir(cfg, cfg.get("resume", False), overwrite)
+    _init_cpu_process_group(cfg.launcher)
     # the configs' runner_type: DFFRunner, whose checkpoint loading names a bad file
     runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
-    if args.eval_only:
+    if eval_only:
         return runner.test()
     runner.train()
     return None
-
-
-if __name__ == "__main__":
-    main()

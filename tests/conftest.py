@@ -51,7 +51,8 @@ def die_when_a_file_reaches(size):
 @pytest.fixture
 def run_killed_in_a_write():
     """``run(script, *args)``: run ``script`` (which calls ``die_when_a_file_reaches(size)``)
-    in a fresh Python with this checkout first on the path; asserts that the kernel killed it
+    in a fresh Python with this checkout and its ``tools/`` first on the path; asserts that the
+    kernel killed it
     with SIGXFSZ and returns the ``CompletedProcess``."""
     import signal
     import subprocess
@@ -62,7 +63,8 @@ def run_killed_in_a_write():
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
     def run(script: str, *args: str):
-        env = {**os.environ, "PYTHONPATH": repo, "OMP_NUM_THREADS": "1"}
+        pythonpath = os.pathsep.join([repo, os.path.join(repo, "tools")])
+        env = {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
         done = subprocess.run(
             [sys.executable, "-c", KILL_AT_FILE_SIZE + script, *map(str, args)],
             env=env,

@@ -22,7 +22,7 @@ Six parts, each a function (no flag, no ``--config`` and no ``--deploy``: the fi
   speedup at each l > 1 next to Eq. (7) with the r of the same runs.
 - ``--deploy CONFIG --data ROOT [--checkpoint CKPT]``: eager float32 Algorithm 1 against each
   engine option and onnxruntime on the val clips of ROOT
-  (``dff_common.deploy_benchmark.compare_deploy``): time ratios, output differences, change of
+  (``analysis_tools.deploy_benchmark.compare_deploy``): time ratios, output differences, change of
   the mIoU / VID mAP; ONNX files and ``results.json`` in ``--work-dir``.
 
 Every time is taken by ``dff_common.timing.Timer`` on ``--device`` (CUDA when present, else
@@ -61,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from analysis_tools.deploy_benchmark import OPTIONS, DeployRow, compare_deploy, deploy_table
 from dff_common.complexity import (
     cost_ratio,
     feature_maps,
@@ -69,7 +70,6 @@ from dff_common.complexity import (
     speedup_advice,
     table2,
 )
-from dff_common.deploy_benchmark import OPTIONS, DeployRow, compare_deploy, deploy_table
 from dff_common.feature_net import DilatedResNetFeatureNet
 from dff_common.flow_nets import FLOW_NETS, build_flow_net
 from dff_common.propagation import FeaturePropagation

@@ -16,7 +16,7 @@ checkpoint) if given. Then train with ``MODEL.WEIGHTS OUTPUT``.
 import argparse
 
 from dff_detectron2 import get_dff_cfg
-from dff_detectron2.convert import initial_weights, save_weights
+from dff_detectron2.checkpoint.convert import initial_weights, save_weights
 
 
 def main(argv=None) -> str:

@@ -6,8 +6,8 @@
    shared by both plugins (their scale fields start anew, Sec. 3).
 3. Table 4 in miniature for both tasks, the two plugins side by side (one CPU thread each):
    segmentation with the MMSegmentation plugin on the synthetic Cityscapes-layout set
-   (``python -m dff_mmseg.table4 --quick``, l = 5) and detection with the Detectron2 plugin on
-   the synthetic ImageNet-VID-layout set at 192x256 (``python -m dff_detectron2.table4`` with
+   (``python tools/table4.py seg --quick``, l = 5) and detection with the Detectron2 plugin on
+   the synthetic ImageNet-VID-layout set at 192x256 (``python tools/table4.py det`` with
    the ``_192`` config, l = 10; on the 6x8 feature maps of 96x128 frames not even the exact
    motion beats copying the key frame's features, so there is nothing for a flow to show).
    Each writes its set, trains Frame and DFF with its framework's runner, evaluates them with
@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from dff_common.flow_pretraining import pretrain_flow
+from analysis_tools.pretrain_step import pretrain_flow
 from dff_common.reproducibility import over_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,9 +175,9 @@ def main(argv: list[str] | None = None) -> None:
         common = ["--seed", str(seed), "--threads", "1"]
         run_side_by_side(
             {
-                "seg": [py, "-m", "dff_mmseg.table4", "--quick", "--work-dir", str(seg_dir),
+                "seg": [py, "tools/table4.py", "seg", "--quick", "--work-dir", str(seg_dir),
                         "--flow-checkpoint", str(flow), "--flow-net", "flownet_half", *common],
-                "det": [py, "-m", "dff_detectron2.table4", "--output", str(det_dir),
+                "det": [py, "tools/table4.py", "det", "--output", str(det_dir),
                         "--config", DETECTION_CONFIG, "--size", *map(str, DETECTION_SIZE),
                         "--flow-weights", str(flow), *common],
             },

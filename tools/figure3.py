@@ -10,13 +10,14 @@ per flow network; solid: measured speedup of timed Algorithm 1 runs; dashed: Eq.
 Eq. 5 from measured part times; dotted: Eq. 7 with r of Eq. 5 from multiply-adds) to
 ``--output``, the numbers to ``.json`` and ``.csv`` next to it, and prints a table.
 
-The sweeps are :func:`dff_mmseg.figure3.sweep` (segmentation, on the synthetic
-Cityscapes-layout set of ``dff_mmseg.table4``: Sec. 5.2 mIoU at every l from one evaluation,
-Algorithm 1 timed per part in interleaved rounds) and :func:`dff_detectron2.figure3.sweep`
-(detection, on the synthetic ImageNet-VID-layout set of ``dff_detectron2.table4``, run it
+The sweeps are :func:`analysis_tools.segmentation_figure3.sweep` (segmentation, on the synthetic
+Cityscapes-layout set of ``analysis_tools.segmentation_table4``: Sec. 5.2 mIoU at every l from one
+evaluation,
+Algorithm 1 timed per part in interleaved rounds) and :func:`analysis_tools.detection_figure3.sweep`
+(detection, on the synthetic ImageNet-VID-layout set of ``analysis_tools.detection_table4``, run it
 first: VID mAP and model fps from detectron2's evaluator at every l, r from the parts timed
 alone). F other than the plugins' own is pre-trained on the synthetic Flying-Chairs-layout
-set (:func:`dff_common.flow_pretraining.pretrain_flow`) into ``--work-dir``.
+set (:func:`analysis_tools.pretrain_step.pretrain_flow`) into ``--work-dir``.
 """
 
 # ruff: noqa: E741 (l is the paper's key frame duration length)
@@ -33,9 +34,9 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from analysis_tools.pretrain_step import pretrain_flow
 from dff_common.complexity import speedup
 from dff_common.flow_nets import FLOW_NETS
-from dff_common.flow_pretraining import pretrain_flow
 
 LOG = logging.getLogger("figure3")
 # the speedups of a curve: row key -> (line style, legend)
@@ -163,7 +164,8 @@ def write_outputs(results: dict, png: Path) -> None:
 
 def flow_checkpoint(name: str, args: argparse.Namespace) -> str:
     """F = ``name`` pre-trained on the Flying Chairs layout (Sec. 4): FlowNet's is
-    ``dff_mmseg.table4``'s ``--flow-checkpoint``, the others are trained into ``--work-dir``
+    ``analysis_tools.segmentation_table4``'s ``--flow-checkpoint``, the others are trained into
+    ``--work-dir``
     when missing."""
     if name == "flownet":
         return args.flow_checkpoint
@@ -188,14 +190,15 @@ def with_rows(results: dict) -> dict:
 
 
 def run_sweep(args: argparse.Namespace) -> dict:
-    """The sweep of ``--task`` (``dff_mmseg.figure3`` or ``dff_detectron2.figure3``), with rows.
+    """The sweep of ``--task`` (``analysis_tools.segmentation_figure3`` or
+    ``analysis_tools.detection_figure3``), with rows.
 
     Raises:
-        SystemExit: a detection model to sweep is missing (run ``dff_detectron2.table4``).
+        SystemExit: a detection model to sweep is missing (run ``analysis_tools.detection_table4``).
     """
     intervals = sorted(args.intervals)
     if args.task == "seg":
-        from dff_mmseg.figure3 import sweep
+        from analysis_tools.segmentation_figure3 import sweep
 
         results = sweep(
             args.data, args.table4_dir, args.work_dir, args.flow_nets, intervals,
@@ -203,7 +206,7 @@ def run_sweep(args: argparse.Namespace) -> dict:
             args.retrain,
         )  # fmt: skip
     else:
-        from dff_detectron2.figure3 import sweep
+        from analysis_tools.detection_figure3 import sweep
 
         try:
             results = sweep(
@@ -241,7 +244,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pretrain-iters", type=int, default=150)
     seg = parser.add_argument_group("segmentation")
     seg.add_argument("--data", default="datasets/synthetic_cityscapes")
-    seg.add_argument("--table4-dir", default="work_dirs/table4", help="dff_mmseg.table4's runs")
+    seg.add_argument(
+        "--table4-dir", default="work_dirs/table4", help="analysis_tools.segmentation_table4's runs"
+    )
     seg.add_argument("--time-snippets", type=int, default=6, help="val snippets timed per l")
     seg.add_argument(
         "--time-repeats",
@@ -256,7 +261,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     det.add_argument("--det-frame-weights", help="default <det-table4-dir>/frame/model_final.pth")
     det.add_argument("--det-dff-weights", nargs="+", default=[], metavar="FLOW_NET=CHECKPOINT")
-    det.add_argument("--det-dff-iters", type=int, default=150, help="as dff_detectron2.table4")
+    det.add_argument(
+        "--det-dff-iters", type=int, default=150, help="as analysis_tools.detection_table4"
+    )
     args = parser.parse_args(argv)
     args.output = Path(
         args.output or f"docs/figure3_{dict(seg='segmentation', det='detection')[args.task]}.png"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Markdown tables of one Table 4 run per seed: mean +- standard deviation over the seeds.
 
-Reads the ``results.json`` that ``python -m dff_detectron2.table4`` (or ``dff_mmseg.table4``)
+Reads the ``results.json`` that ``python tools/table4.py det`` (or
+``analysis_tools.segmentation_table4``)
 writes, one per seed, and prints the tables of the READMEs: per row, the mean +- sample
 standard deviation of each column over the runs, the mean fps and each seed's value of the
 first column; then the mean of each key distance's accuracy (``mAP_d0``, ``mAP_d1``, ...) of

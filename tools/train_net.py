@@ -41,17 +41,57 @@ def main(argv: list[str] | None = None) -> None:
     if not path.is_file():
         raise SystemExit(f"config file not found: {config}")
     if path.suffix in (".yaml", ".yml"):
-        from dff_detectron2.train_net import main as detectron2_main
-
-        detectron2_main(["--config-file", config, *rest])
+        train_detectron2(["--config-file", config, *rest])
     elif path.suffix == ".py":
-        from dff_mmseg.train import main as mmseg_main
-
-        mmseg_main([config, *rest])
+        train_mmseg([config, *rest])
     else:
         raise SystemExit(
             f"cannot tell the framework of {config}: expected a detectron2 .yaml or an mmseg .py"
         )
+
+
+def train_detectron2(argv: list[str]) -> None:
+    """detectron2's flags; the output dir checked, then ``launch`` of one process's work."""
+    from dff_detectron2 import get_dff_cfg
+    from dff_detectron2.engine import (
+        argument_parser,
+        check_output_dir_of,
+        launch,
+        train_or_evaluate,
+    )
+
+    parser = argument_parser()
+    args = parser.parse_args(argv)
+    if not args.config_file:
+        parser.error("--config-file (or --config) is required")
+    if not args.eval_only:  # before default_setup rewrites OUTPUT_DIR/config.yaml
+        check_output_dir_of(get_dff_cfg(args.config_file, args.opts), args.resume, args.overwrite)
+    launch(
+        train_or_evaluate,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
+
+
+def train_mmseg(argv: list[str]):
+    """mmseg's flags; training, or the test loop's metrics with ``--eval-only``."""
+    import os
+
+    from dff_mmseg.train import argument_parser, build_config, run
+
+    parser = argument_parser()
+    args = parser.parse_args(argv)
+    if args.checkpoint and not args.eval_only:
+        parser.error("--checkpoint is for --eval-only (use load_from or --resume to train)")
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    cfg = build_config(
+        args.config, work_dir=args.work_dir, cfg_options=args.cfg_options, launcher=args.launcher,
+        amp=args.amp, resume=args.resume, eval_only=args.eval_only, checkpoint=args.checkpoint,
+    )  # fmt: skip
+    return run(cfg, eval_only=args.eval_only, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

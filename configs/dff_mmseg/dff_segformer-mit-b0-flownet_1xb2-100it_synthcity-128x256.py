@@ -1,4 +1,4 @@
-# The wrapped zoo model on the synthetic set (`python -m dff_mmseg.table4 --zoo`): SegFormer
+# The wrapped zoo model on the synthetic set (`python tools/table4.py seg --zoo`): SegFormer
 # MiT-B0 as in its unchanged mmseg config, N from the synthetic Frame model
 # (frame_segformer-mit-b0_...; no ImageNet MiT exists for this data), F from the synthetic
 # Flying-Chairs pre-training (BatchNorm FlowNet, kept frozen), fine-tuned end to end on pairs

@@ -1,4 +1,4 @@
-# Control for dff-ft-quick (the demo's schedule, `python -m dff_mmseg.table4 --quick`): the
+# Control for dff-ft-quick (the demo's schedule, `python tools/table4.py seg --quick`): the
 # short-schedule Frame model trained 100 more iterations on single frames with DFF's
 # fine-tuning schedule (lr 1e-3 for 75 iterations, 1e-4 for 25), so that Frame and "DFF with
 # N from Frame" have seen the same iterations.

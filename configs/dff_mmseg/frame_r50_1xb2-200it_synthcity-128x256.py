@@ -1,4 +1,4 @@
-# "Frame" on the synthetic set with the demo's short schedule (`python -m dff_mmseg.table4
+# "Frame" on the synthetic set with the demo's short schedule (`python tools/table4.py seg
 # --quick`): 150 iterations at lr 1e-2, 50 at 1e-3.
 _base_ = ["./frame_r50_1xb2-400it_synthcity-128x256.py"]
 max_iters = 200

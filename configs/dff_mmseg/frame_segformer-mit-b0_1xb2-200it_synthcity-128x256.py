@@ -1,4 +1,4 @@
-# "Frame" of the wrapped zoo model on the synthetic set (`python -m dff_mmseg.table4 --zoo`):
+# "Frame" of the wrapped zoo model on the synthetic set (`python tools/table4.py seg --zoo`):
 # SegFormer MiT-B0 as in its unchanged mmseg config, trained from scratch on single annotated
 # frames (key offset 0, l = 1, no flow network): the zoo's AdamW at 10x its lr (6e-4, heads
 # x10) after a 20-iteration warm-up, 150 iterations, then 50 at 6e-5.

@@ -13,7 +13,7 @@ reads; cityscapesscripts' ``createTrainIdLabelImgs`` makes them from ``*_labelId
 snippet of the annotated frame ``f`` of sequence ``seq`` is frames ``f - 19 .. f + 10`` of that
 sequence (a val sequence holds several snippets, e.g. frankfurt_000000_000294 and _000576).
 
-:func:`dff_common.data.synthetic_cityscapes.make_synthetic_cityscapes` writes a small synthetic
+:func:`dff_common.synthetic.cityscapes.make_synthetic_cityscapes` writes a small synthetic
 set in exactly this layout, for tests and demos.
 """
 

@@ -1,7 +1,7 @@
 """Flying Chairs (Dosovitskiy et al., ICCV 2015): the flow networks' pre-training set (Sec. 4).
 
 On-disk layout of the real release (``FlyingChairs_release``), read here and written by
-:func:`dff_common.data.synthetic_chairs.make_synthetic_chairs`::
+:func:`dff_common.synthetic.chairs.make_synthetic_chairs`::
 
     <root>/data/00001_img1.ppm, 00001_img2.ppm, 00001_flow.flo, ...   (5 digits, 1-based)
     <root>/FlyingChairs_train_val.txt    line n: 1 = sample n is for training, 2 = validation

@@ -1,7 +1,7 @@
 """ImageNet VID and DET (ILSVRC2015) for video object detection (paper Sec. 5.1, "ImageNet VID").
 
 The real on-disk layout, read by the loaders here (and written by
-:func:`dff_common.data.synthetic_vid.make_synthetic_vid`)::
+:func:`dff_common.synthetic.vid.make_synthetic_vid`)::
 
     <root>/Data/VID/{train,val,test}/<snippet>/<%06d>.JPEG          frames 000000, 000001, ...
     <root>/Annotations/VID/{train,val}/<snippet>/<%06d>.xml         one XML per frame

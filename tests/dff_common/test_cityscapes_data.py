@@ -15,7 +15,7 @@ from dff_common.data.cityscapes import (
     read_image,
     read_label,
 )
-from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
+from dff_common.synthetic.cityscapes import make_synthetic_cityscapes
 
 SIZE = dict(height=32, width=64)
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dff_common.deploy_benchmark import EAGER, ONNXRUNTIME, compare_deploy, max_abs_diff
+from analysis_tools.deploy_benchmark import EAGER, ONNXRUNTIME, compare_deploy, max_abs_diff
 from dff_common.export import DeployParts
 from dff_common.flow_nets import build_flow_net
 from dff_common.propagation import FeaturePropagation

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dff_common.equivariance import (
+from analysis_tools.equivariance import (
     MOTIONS,
     affine_feature_flow,
     affine_motion,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dff_common.data.synthetic import render_video
-from dff_common.flow_error import ExactFlow, exact_feature_flow, flow_error_by_distance
+from analysis_tools.flow_error import ExactFlow, exact_feature_flow, flow_error_by_distance
+from dff_common.synthetic.scenes import render_video
 
 
 @pytest.fixture(scope="module")

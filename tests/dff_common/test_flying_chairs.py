@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from dff_common.data.flying_chairs import SPLIT_FILE, FlyingChairs
-from dff_common.data.synthetic_chairs import make_synthetic_chairs
 from dff_common.flow_io import read_flo, write_flo
 from dff_common.flow_nets import build_flow_net
+from dff_common.flow_pretraining import multiscale_epe_loss, read_flow_meta
+from dff_common.synthetic.chairs import make_synthetic_chairs
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "pretrain_flow.py"
 
@@ -131,14 +132,13 @@ def _load_tool():
 
 
 def test_multiscale_loss_is_zero_for_the_pooled_ground_truth():
-    tool = _load_tool()
     flow = torch.randn(2, 2, 32, 48) * 5
     sizes = [(8, 12), (4, 6), (2, 3), (1, 2), (1, 1)]  # strides 4..64, ceil
     pyramid = [torch.nn.functional.adaptive_avg_pool2d(flow / 20, s) for s in sizes]
-    assert tool.multiscale_epe_loss(pyramid, flow).item() == pytest.approx(0.0, abs=1e-6)
+    assert multiscale_epe_loss(pyramid, flow).item() == pytest.approx(0.0, abs=1e-6)
     pyramid[0] = pyramid[0] + torch.tensor([0.3, 0.4]).view(1, 2, 1, 1)  # EPE 0.5 at flow2
     expected = 0.005 * 0.5 * 8 * 12  # weight of flow2 x EPE summed over its pixels
-    assert tool.multiscale_epe_loss(pyramid, flow).item() == pytest.approx(expected, rel=1e-5)
+    assert multiscale_epe_loss(pyramid, flow).item() == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.fixture
@@ -173,6 +173,10 @@ def test_pretrain_tool_smoke(tmp_path, _keep_torch_settings):
     checkpoint = torch.load(output, weights_only=False)
     assert checkpoint["meta"]["flow_net"] == "flownet_half" and checkpoint["meta"]["norm"] == "BN"
     assert checkpoint["meta"]["input_size"] == [32, 48]  # what load_flownets checks F's input by
+    assert read_flow_meta(output) == checkpoint["meta"]
+    torch.save({"state_dict": checkpoint["state_dict"]}, tmp_path / "no_meta.pth")
+    with pytest.raises(ValueError, match="no_meta.pth: not a flow pre-training checkpoint"):
+        read_flow_meta(tmp_path / "no_meta.pth")
     assert np.isfinite(meta["epe"]) and meta["zero_flow_epe"] > 0.1
     assert [it for it, _ in meta["history"]] == [0, 2]
     # the flow heads start at zero (zero-flow EPE before training) and were trained

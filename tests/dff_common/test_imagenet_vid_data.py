@@ -13,8 +13,8 @@ from dff_common.data.imagenet_vid import (
     read_image_set,
     snippet_frames,
 )
-from dff_common.data.synthetic import render_video
-from dff_common.data.synthetic_vid import make_synthetic_vid, replay_synthetic_vid
+from dff_common.synthetic.scenes import render_video
+from dff_common.synthetic.vid import make_synthetic_vid, replay_synthetic_vid
 
 XML = """<annotation><folder>ILSVRC2015_val_00000000</folder><filename>000000</filename>
 <size><width>64</width><height>48</height></size>{objects}</annotation>"""

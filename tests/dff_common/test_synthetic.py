@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dff_common.data.synthetic import make_background, render_video
+from dff_common.synthetic.scenes import make_background, render_video
 
 MOTION = dict(
     camera_speed=3.0,

@@ -7,9 +7,9 @@ import pytest
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from dff_common.data.synthetic_vid import make_synthetic_vid
+from dff_common.synthetic.vid import make_synthetic_vid
 from dff_detectron2.config import add_dff_config
-from dff_detectron2.datasets import register_imagenet_vid
+from dff_detectron2.data.datasets import register_imagenet_vid
 
 SYNTHETIC_BASE = "configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml"
 

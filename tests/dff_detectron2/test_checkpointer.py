@@ -7,9 +7,9 @@ import pytest
 import torch
 from detectron2.engine.hooks import PeriodicCheckpointer
 
-from dff_detectron2.checkpoint import DFFCheckpointer
+from dff_detectron2.checkpoint.checkpointer import DFFCheckpointer
+from dff_detectron2.engine.trainer import Trainer
 from dff_detectron2.load import load_model
-from dff_detectron2.train_net import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,8 @@ import dff_detectron2
 from detectron2.config import get_cfg
 
 from dff_detectron2.config import add_dff_config
-from dff_detectron2.datasets import register_imagenet_vid
-from dff_detectron2.train_net import Trainer
+from dff_detectron2.data.datasets import register_imagenet_vid
+from dff_detectron2.engine.trainer import Trainer
 
 config, root, prefix, size = sys.argv[1:]
 register_imagenet_vid(root, prefix)
@@ -129,7 +129,7 @@ def test_an_mmengine_checkpoint_is_named_in_a_process_without_the_mmseg_plugin(
 ):
     code = f"""
 import torch
-from dff_detectron2.checkpoint import DFFCheckpointer
+from dff_detectron2.checkpoint.checkpointer import DFFCheckpointer
 try:
     DFFCheckpointer(torch.nn.Linear(2, 1)).load({str(mmengine_checkpoint)!r})
 except ValueError as err:

@@ -16,10 +16,10 @@ from detectron2.structures import BoxMode
 from PIL import Image
 
 from dff_common.data.frame_size import FrameTooLargeError
-from dff_common.data.synthetic_vid import make_synthetic_vid
-from dff_detectron2.data_loader import MixedSourceBatches
-from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
-from dff_detectron2.datasets import register_imagenet_vid
+from dff_common.synthetic.vid import make_synthetic_vid
+from dff_detectron2.data.data_loader import MixedSourceBatches
+from dff_detectron2.data.dataset_mapper import DFFPairDatasetMapper
+from dff_detectron2.data.datasets import register_imagenet_vid
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog
 
-from dff_detectron2.data_loader import VideoInferenceSampler, build_dff_test_loader
-from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
-from dff_detectron2.train_net import Trainer
+from dff_detectron2.data.data_loader import VideoInferenceSampler, build_dff_test_loader
+from dff_detectron2.data.dataset_mapper import DFFPairDatasetMapper
+from dff_detectron2.engine.trainer import Trainer
 
 
 def _records(lengths, shuffle_frames=False):

@@ -7,10 +7,10 @@ from detectron2.modeling import build_model
 
 from dff_common.export import ExportedDFFRunner, export_onnx, export_paths, onnxruntime_path
 from dff_common.scheduler import FixedIntervalScheduler
-from dff_detectron2.data_loader import build_dff_test_loader
-from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
+from dff_detectron2.data.data_loader import build_dff_test_loader
+from dff_detectron2.data.dataset_mapper import DFFPairDatasetMapper
 from dff_detectron2.deploy import deploy_parts, detect, val_clips, vid_map_score
-from dff_detectron2.evaluator import VIDEvaluator
+from dff_detectron2.evaluation.evaluator import VIDEvaluator
 
 
 def test_exported_paths_detect_as_the_model(tiny_cfg, synthetic_vid, tmp_path):

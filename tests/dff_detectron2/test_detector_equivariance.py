@@ -1,4 +1,4 @@
-"""python -m dff_detectron2.equivariance: a detector's N_feat against the exact motion."""
+"""python tools/equivariance.py: a detector's N_feat against the exact motion."""
 
 import numpy as np
 import pytest
@@ -6,10 +6,10 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
+from analysis_tools import detection_equivariance as equivariance
+from analysis_tools.equivariance import MOTIONS, equivariance_errors
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES
-from dff_common.data.synthetic_vid import render_vid_snippet
-from dff_common.equivariance import MOTIONS, equivariance_errors
-from dff_detectron2 import equivariance
+from dff_common.synthetic.vid import render_vid_snippet
 from dff_detectron2.load import get_dff_cfg
 
 

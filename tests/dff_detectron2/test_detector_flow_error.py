@@ -1,13 +1,13 @@
-"""python -m dff_detectron2.flow_error: a detector's flow against zero flow and DIS."""
+"""python tools/flow_error.py: a detector's flow against zero flow and DIS."""
 
 import numpy as np
 import pytest
 import torch
 from detectron2.modeling import build_model
 
-from dff_common.data.synthetic_vid import render_vid_snippet
-from dff_common.flow_error import exact_feature_flow
-from dff_detectron2 import flow_error
+from analysis_tools import detection_flow_error as flow_error
+from analysis_tools.flow_error import exact_feature_flow
+from dff_common.synthetic.vid import render_vid_snippet
 
 
 @pytest.fixture(scope="module")

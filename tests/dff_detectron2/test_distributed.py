@@ -21,10 +21,10 @@ from detectron2.modeling import build_model
 from detectron2.solver import build_optimizer
 from torch.nn.parallel import DistributedDataParallel
 
-from dff_common.data.synthetic_vid import make_synthetic_vid
-from dff_detectron2.data_loader import build_dff_train_loader
-from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
-from dff_detectron2.datasets import register_imagenet_vid
+from dff_common.synthetic.vid import make_synthetic_vid
+from dff_detectron2.data.data_loader import build_dff_train_loader
+from dff_detectron2.data.dataset_mapper import DFFPairDatasetMapper
+from dff_detectron2.data.datasets import register_imagenet_vid
 
 STEPS = 2
 

@@ -4,13 +4,13 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
+from analysis_tools.detection_flow_error import use_exact_flow
+from analysis_tools.flow_error import exact_feature_flow
 from dff_common import propagation
-from dff_common.data.synthetic_vid import replay_synthetic_vid
-from dff_common.flow_error import exact_feature_flow
 from dff_common.propagation import resize_flow
+from dff_common.synthetic.vid import replay_synthetic_vid
 from dff_common.warp import warp
-from dff_detectron2.flow_error import use_exact_flow
-from dff_detectron2.train_net import Trainer
+from dff_detectron2.engine.trainer import Trainer
 
 
 @pytest.mark.parametrize("round_to_cells", [False, True])

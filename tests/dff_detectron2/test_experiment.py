@@ -1,4 +1,4 @@
-"""dff_detectron2.experiment and the table4 command line: a run's config on the synthetic base
+"""analysis_tools.detection and the table4 command line: a run's config on the synthetic base
 config, F taken from a pre-training checkpoint, the schedules of Frame and of DFF from Frame."""
 
 import cv2
@@ -8,15 +8,15 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
-from dff_common.flow_nets import FlowNetHalf
-from dff_detectron2 import table4
-from dff_detectron2.experiment import (
+from analysis_tools import detection_table4 as table4
+from analysis_tools.detection import (
     PREFIX,
     prepare_synthetic_vid,
     schedule_opts,
     start_from,
     synthetic_cfg,
 )
+from dff_common.flow_nets import FlowNetHalf
 
 
 def test_a_run_trains_on_the_registered_synthetic_set(tmp_path):

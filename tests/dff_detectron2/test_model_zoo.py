@@ -24,19 +24,19 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 from torch import nn
 
+from analysis_tools.detection import PREFIX, schedule_opts, start_from, synthetic_cfg
+from analysis_tools.detection_flow_error import use_exact_flow
+from analysis_tools.flow_error import exact_feature_flow
+from analysis_tools.model_zoo_costs import model_zoo_part_macs
 from dff_common import propagation
 from dff_common.classical_flow import IMAGENET_MEAN
 from dff_common.complexity import cost_ratio
-from dff_common.data.synthetic_vid import render_vid_snippet
-from dff_common.flow_error import exact_feature_flow
 from dff_common.flow_nets import FlowNetHalf
 from dff_common.propagation import FeaturePropagation, resize_flow
 from dff_common.scheduler import FixedIntervalScheduler
+from dff_common.synthetic.vid import render_vid_snippet
 from dff_common.warp import warp
 from dff_detectron2 import DFFRCNN, add_dff_config, get_dff_cfg
-from dff_detectron2.experiment import PREFIX, schedule_opts, start_from, synthetic_cfg
-from dff_detectron2.flow_error import use_exact_flow
-from dff_detectron2.model_zoo_costs import model_zoo_part_macs
 
 ARCHS = ("C4", "DC5", "FPN")
 CONFIGS = "configs/dff_detectron2/model_zoo"
@@ -495,7 +495,7 @@ def test_a_mask_model_trains_its_box_part_on_data_without_masks(caplog):
     target.gt_classes = torch.tensor([0, 2])
     cur, key = _frames(2, seed=2)
     pair = {"image": cur, "key_image": key, "key_offset": -3, "instances": target}
-    with EventStorage(), caplog.at_level("WARNING", logger="dff_detectron2.meta_arch"):
+    with EventStorage(), caplog.at_level("WARNING", logger="dff_detectron2.modeling.meta_arch"):
         boxes_only = [dff([pair]) for _ in range(2)]  # VID / DET: boxes, no gt_masks
     assert all("loss_mask" not in losses and "loss_cls" in losses for losses in boxes_only)
     assert caplog.text.count("the training data have no masks (gt_masks)") == 1  # said once

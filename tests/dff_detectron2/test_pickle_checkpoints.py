@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dff_common.checkpoint_files import load_pickle
-from dff_detectron2.checkpoint import DFFCheckpointer
+from dff_detectron2.checkpoint.checkpointer import DFFCheckpointer
 
 CONFIG = "configs/dff_detectron2/Base-DFF-RFCN-Synthetic.yaml"
 

@@ -12,8 +12,8 @@ from detectron2.utils.events import EventStorage
 from torchvision.ops import roi_pool
 
 import dff_detectron2  # noqa: F401
-from dff_detectron2 import rfcn_head
-from dff_detectron2.rfcn_head import RFCNROIHeads, position_sensitive_vote
+from dff_detectron2.modeling import rfcn_head
+from dff_detectron2.modeling.rfcn_head import RFCNROIHeads, position_sensitive_vote
 
 
 def _column_ramp(channels: int = 1) -> torch.Tensor:

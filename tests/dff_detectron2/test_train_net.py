@@ -6,9 +6,10 @@ import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from dff_common.data.synthetic_vid import make_synthetic_vid
-from dff_detectron2.datasets import register_imagenet_vid
-from dff_detectron2.train_net import Trainer, main
+from dff_common.synthetic.vid import make_synthetic_vid
+from dff_detectron2.data.datasets import register_imagenet_vid
+from dff_detectron2.engine.trainer import Trainer
+from train_net import train_detectron2 as main
 
 OPTS = [
     "DATASETS.TRAIN", ("tinyvid_vid_train", "tinyvid_det_train_30classes"),
@@ -121,7 +122,7 @@ def test_flow_and_scale_lr_factors_scale_only_f_and_s_through_the_schedule(tiny_
 
 
 def test_table4_reuses_a_final_model_and_retrains_only_when_asked(tiny_cfg, tinyvid, tmp_path):
-    from dff_detectron2.experiment import train_or_load
+    from analysis_tools.detection import train_or_load
 
     no_eval = ("DATASETS.TEST", ())
     cfg = _cfg(tiny_cfg, tmp_path, "SOLVER.MAX_ITER", 1, *no_eval)
@@ -140,9 +141,9 @@ def test_table4_reuses_a_final_model_and_retrains_only_when_asked(tiny_cfg, tiny
 
 def test_table4_evaluate_matches_detectron2s_test_loop(tiny_cfg, tinyvid, tmp_path, caplog):
     """table4's own loop (which times the model alone) scores like DefaultTrainer.test."""
+    from analysis_tools.detection import evaluate, part_costs
     from dff_common.complexity import PartCosts, cost_ratio
     from dff_common.timing import Timer
-    from dff_detectron2.experiment import evaluate, part_costs
 
     cfg = _cfg(tiny_cfg, tmp_path, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0)
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dff_common.reproducibility import seed_everything
-from dff_detectron2.train_net import Trainer
+from dff_detectron2.engine.trainer import Trainer
 
 OPTS = [
     "DATASETS.TRAIN", ("seedvid_vid_train", "seedvid_det_train_30classes"),

@@ -6,8 +6,8 @@ import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import Boxes, Instances
 
-from dff_detectron2.evaluator import VIDEvaluator
-from dff_detectron2.vid_eval import (
+from dff_detectron2.evaluation.evaluator import VIDEvaluator
+from dff_detectron2.evaluation.vid_eval import (
     coco_ap50,
     iou_inclusive,
     iou_thresholds,

@@ -14,7 +14,7 @@ from detectron2.modeling import build_model
 from torchvision.ops import FrozenBatchNorm2d
 
 from dff_common.flow_nets import FlowNetHalf
-from dff_detectron2.convert import initial_weights, save_weights
+from dff_detectron2.checkpoint.convert import initial_weights, save_weights
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "convert_weights.py"
 

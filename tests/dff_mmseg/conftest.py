@@ -4,7 +4,7 @@ import pytest
 from mmengine.registry import init_default_scope
 
 import dff_mmseg  # noqa: F401  (registers the plugin; applies the compat shims)
-from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
+from dff_common.synthetic.cityscapes import make_synthetic_cityscapes
 
 FRAME_SIZE = (32, 64)  # (H, W) of the synthetic frames used in these tests
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dff_common.data.cityscapes import read_image, read_label
-from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
+from dff_common.synthetic.cityscapes import make_synthetic_cityscapes
 from dff_mmseg.datasets import CityscapesVideoDataset
 
 META_KEYS = (

@@ -9,7 +9,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torchvision.ops import FrozenBatchNorm2d
 
-from dff_common.data.synthetic import class_color, make_texture
+from dff_common.synthetic.scenes import class_color, make_texture
 from dff_mmseg.models import DISFlow, ZeroFlow
 
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]

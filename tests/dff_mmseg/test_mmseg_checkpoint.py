@@ -12,7 +12,7 @@ from mmseg.registry import RUNNERS
 
 from dff_mmseg import load_model
 from dff_mmseg.checkpoint import DFFRunner
-from dff_mmseg.train import main as train_main
+from train_net import train_mmseg as train_main
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "configs" / "dff_mmseg" / "dff_r50-flownet_1xb2-400it_synthcity-128x256.py"
@@ -113,7 +113,7 @@ class RecordStartHook(Hook):
 RESUME_AND_DIE = """
 import sys
 
-from dff_mmseg.train import main
+from train_net import train_mmseg as main
 
 config, work_dir, size = sys.argv[1:]
 die_when_a_file_reaches(int(size))

@@ -1,11 +1,13 @@
-"""dff_mmseg.experiment: a trained segmentor loaded through dff_mmseg.load_model with its flow
+"""analysis_tools.segmentation: a trained segmentor loaded through dff_mmseg.load_model with its
+flow
 network swapped, and Algorithm 1 timed per part on it (dff_common.timing)."""
 
 import pytest
 import torch
 
+from analysis_tools import segmentation as experiment
 from dff_common.timing import Timer
-from dff_mmseg import experiment, load_model
+from dff_mmseg import load_model
 
 DFF, _ = experiment.METHODS["DFF (N from Frame)"]
 FRAME, _ = experiment.METHODS["Frame"]

@@ -18,7 +18,7 @@ from mmseg.registry import METRICS
 from PIL import Image
 
 from dff_mmseg.evaluation.key_distance_iou_metric import KeyDistanceIoUMetric
-from dff_mmseg.train import main as train_main
+from train_net import train_mmseg as train_main
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "configs" / "dff_mmseg" / "dff_r50-flownet_1xb2-400it_synthcity-128x256.py"
@@ -338,42 +338,41 @@ def test_a_model_interval_other_than_the_training_pairs_is_warned_about(
 ):
     import mmengine.logging
 
-    from dff_mmseg.train import build_config, parse_args
+    from dff_mmseg.train import build_config
 
     said = []
     monkeypatch.setattr(
         mmengine.logging, "print_log", lambda message, *a, **k: said.append(message)
     )
     config = str(write_config(tmp_path, synthetic_root, max_iters=1))
-    build_config(parse_args([config, "--cfg-options", "model.interval=3"]))
+    build_config(config, cfg_options={"model.interval": 3})
     assert any(
         "train_dataloader.dataset.interval=5 and model.interval=3: training pairs up to 4 frames"
         " apart, while inference propagates over at most 2 (l - 1)" in m
         for m in said
     ), said
     said.clear()
-    build_config(parse_args([config, "--cfg-options", "model.interval=3",
-                             "train_dataloader.dataset.interval=3"]))  # fmt: skip
+    build_config(config, cfg_options={"model.interval": 3, "train_dataloader.dataset.interval": 3})
     assert not any("model.interval" in m for m in said)
 
 
 def test_a_config_syntax_error_and_a_mistyped_option_are_named(synthetic_root, tmp_path):
-    from dff_mmseg.train import build_config, parse_args
+    from dff_mmseg.train import build_config
 
     broken = tmp_path / "broken.py"
     broken.write_text("model = dict(type='DFFSegmentor'\nx = 1\n")
     with pytest.raises(SystemExit, match=rf"syntax error in {broken}, line 1: '\(' was never"):
-        build_config(parse_args([str(broken)]))
+        build_config(str(broken))
     child = tmp_path / "child.py"
     child.write_text(f"_base_ = [{str(broken)!r}]\n")
     with pytest.raises(SystemExit, match=rf"syntax error in a _base_ file of {child}, line 1"):
-        build_config(parse_args([str(child)]))
+        build_config(str(child))
     config = str(write_config(tmp_path, synthetic_root, max_iters=1))
     message = (
         rf"--cfg-options optim_wrapper.optimizer.lr=fast: optim_wrapper.optimizer.lr is a "
         rf"number \(0.01 in {config}\), not the word 'fast'"
     )
     with pytest.raises(SystemExit, match=message):
-        build_config(parse_args([config, "--cfg-options", "optim_wrapper.optimizer.lr=fast"]))
-    cfg = build_config(parse_args([config, "--cfg-options", "optim_wrapper.optimizer.lr=0.5"]))
+        build_config(config, cfg_options={"optim_wrapper.optimizer.lr": "fast"})
+    cfg = build_config(config, cfg_options={"optim_wrapper.optimizer.lr": 0.5})
     assert cfg.optim_wrapper.optimizer.lr == 0.5

@@ -1,4 +1,5 @@
-"""dff_mmseg.table4 and its steps (dff_mmseg.experiment): the synthetic set and the flow
+"""analysis_tools.segmentation_table4 and its steps (analysis_tools.segmentation): the synthetic
+set and the flow
 pre-training command, the options of a run, the command line, the wrapped zoo model's rows."""
 
 import importlib.util
@@ -10,7 +11,8 @@ import mmseg
 import pytest
 from mmengine.config import Config
 
-from dff_mmseg import experiment, table4
+from analysis_tools import segmentation as experiment
+from analysis_tools import segmentation_table4 as table4
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location(
@@ -68,26 +70,28 @@ def test_quick_uses_its_own_set_and_flow_nets_come_from_flow_nets():
 
 
 def test_run_options_give_f_only_to_learned_flows():
-    roots = [
-        f"{loader}.dataset.data_root=d"
+    roots = {
+        f"{loader}.dataset.data_root": "d"
         for loader in ("train_dataloader", "val_dataloader", "test_dataloader")
-    ]
+    }
     dff, _, _ = experiment.TRAININGS["dff-ft"]
-    assert experiment.run_options(dff, "d", "flownet_half", "f.pth") == [
-        *roots,
-        "model.flow_net.type=FlowNetHalf",
-        "model.flow_net.init_cfg.type=Pretrained",
-        "model.flow_net.init_cfg.checkpoint=f.pth",
-        "randomness.seed=0",
-    ]
-    assert experiment.run_options(dff, "d", "flownet_half") == [
-        *roots, "model.flow_net.type=FlowNetHalf", "randomness.seed=0"
-    ]  # fmt: skip
+    assert experiment.run_options(dff, "d", "flownet_half", "f.pth") == {
+        **roots,
+        "model.flow_net.type": "FlowNetHalf",
+        "model.flow_net.init_cfg.type": "Pretrained",
+        "model.flow_net.init_cfg.checkpoint": "f.pth",
+        "randomness.seed": 0,
+    }
+    assert experiment.run_options(dff, "d", "flownet_half") == {
+        **roots, "model.flow_net.type": "FlowNetHalf", "randomness.seed": 0
+    }  # fmt: skip
     for method in ("Frame", "Copy (zero flow)", "SFF (DIS flow)"):
         config = experiment.METHODS[method][0]
-        assert experiment.run_options(config, "d", "flownet", "f.pth") == [
-            *roots, "randomness.seed=0"
-        ]  # fmt: skip
+        assert experiment.run_options(config, "d", "flownet", "f.pth") == {
+            **roots, "randomness.seed": 0
+        }  # fmt: skip
+    assert experiment.learns_flow(dff)
+    assert not experiment.learns_flow(experiment.METHODS["SFF (DIS flow)"][0])
 
 
 def test_a_run_trains_from_its_initialising_run_unless_done(tmp_path, monkeypatch):
@@ -98,7 +102,7 @@ def test_a_run_trains_from_its_initialising_run_unless_done(tmp_path, monkeypatc
     ((config, work_dir, options, keywords),) = trained
     assert keywords == {"overwrite": False}
     assert (config, work_dir) == (experiment.TRAININGS["dff-fixn"][0], checkpoint.parent)
-    assert options[-1] == f"load_from={tmp_path / 'frame' / 'iter_400.pth'}"
+    assert options["load_from"] == str(tmp_path / "frame" / "iter_400.pth")
     checkpoint.parent.mkdir()
     checkpoint.write_bytes(b"")
     experiment.train_run("dff-fixn", str(tmp_path), "d", "flownet", "f.pth")

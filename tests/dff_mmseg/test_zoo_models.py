@@ -23,7 +23,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import nn
 
-from dff_mmseg.train import build_config, parse_args
+from dff_mmseg.train import build_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "configs" / "dff_mmseg"
@@ -269,9 +269,7 @@ def test_training_from_the_zoo_checkpoint_reads_no_initial_weights(name, tmp_pat
             kept[key] = value
     torch.save({"state_dict": kept, "meta": {}}, checkpoint)
     flow_file = "checkpoints/flownet_flyingchairs_dff.pth"
-    cfg = build_config(
-        parse_args([str(CONFIG_DIR / name), "--cfg-options", f"load_from={checkpoint}"])
-    )
+    cfg = build_config(str(CONFIG_DIR / name), cfg_options={"load_from": str(checkpoint)})
     assert cfg.model.get("pretrained") is None  # the zoo's open-mmlab:// ImageNet ResNet
     assert cfg.model.backbone.get("init_cfg") is None  # the zoo's MiT ImageNet URL
     assert cfg.model.flow_net.init_cfg == dict(type="Pretrained", checkpoint=flow_file)  # F stays

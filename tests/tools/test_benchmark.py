@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from dff_common.complexity import feature_maps, speedup
-from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
-from dff_common.data.synthetic_vid import make_synthetic_vid
+from dff_common.synthetic.cityscapes import make_synthetic_cityscapes
+from dff_common.synthetic.vid import make_synthetic_vid
 from dff_common.timing import Timer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -77,8 +77,8 @@ def test_several_seeds_give_mean_and_standard_deviation():
 
 
 def test_rows_name_the_rows_the_two_table4_tools_write():
-    from dff_detectron2 import table4 as det_table4
-    from dff_mmseg.experiment import QUICK_METHODS
+    from analysis_tools import detection_table4 as det_table4
+    from analysis_tools.segmentation import QUICK_METHODS
 
     det_iters = det_table4.parse_args([]).dff_iters
     for label, seg, _ in demo_main.ROWS:

@@ -115,8 +115,8 @@ def test_flownet_is_table4s_and_the_others_are_pretrained_once(tmp_path, monkeyp
 
 
 def test_each_task_dispatches_to_its_plugins_sweep(monkeypatch):
-    import dff_detectron2.figure3
-    import dff_mmseg.figure3
+    import analysis_tools.detection_figure3
+    import analysis_tools.segmentation_figure3
 
     calls = {}
 
@@ -127,8 +127,8 @@ def test_each_task_dispatches_to_its_plugins_sweep(monkeypatch):
 
         return sweep
 
-    monkeypatch.setattr(dff_mmseg.figure3, "sweep", fake("seg"))
-    monkeypatch.setattr(dff_detectron2.figure3, "sweep", fake("det"))
+    monkeypatch.setattr(analysis_tools.segmentation_figure3, "sweep", fake("seg"))
+    monkeypatch.setattr(analysis_tools.detection_figure3, "sweep", fake("det"))
     seg = figure3.parse_args(["--intervals", "5", "1", "--flow-nets", "flownet_half"])
     figure3.run_sweep(seg)
     assert calls["seg"][:5] == (

@@ -43,11 +43,8 @@ def test_errors_name_the_problem(tmp_path):
 
 def test_dispatch_passes_the_rest_through(monkeypatch, tmp_path):
     calls = []
-    import dff_detectron2.train_net
-    import dff_mmseg.train
-
-    monkeypatch.setattr(dff_detectron2.train_net, "main", lambda argv: calls.append(("d2", argv)))
-    monkeypatch.setattr(dff_mmseg.train, "main", lambda argv: calls.append(("mmseg", argv)))
+    monkeypatch.setattr(train_net, "train_detectron2", lambda argv: calls.append(("d2", argv)))
+    monkeypatch.setattr(train_net, "train_mmseg", lambda argv: calls.append(("mmseg", argv)))
     yaml, py = tmp_path / "c.yaml", tmp_path / "c.py"
     yaml.write_text("")
     py.write_text("")

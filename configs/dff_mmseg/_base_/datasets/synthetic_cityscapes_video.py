@@ -1,6 +1,6 @@
 # The synthetic set of dff_common.data.cityscapes.make_synthetic_cityscapes, in the real
 # Cityscapes video layout: 128x256 frames, 30-frame snippets, frame 20 annotated. Written by
-# `python -m dff_mmseg.table4` (or make_synthetic_cityscapes("datasets/synthetic_cityscapes")).
+# `python tools/table4.py seg` (or make_synthetic_cityscapes("datasets/synthetic_cityscapes")).
 _base_ = ["./cityscapes_video.py"]
 data_root = "datasets/synthetic_cityscapes"
 train_pipeline = [

@@ -1,7 +1,7 @@
 """A Flying-Chairs-like set with exact flow, written in exactly the real release's layout.
 
 The layout and the flow convention are those read by :mod:`dff_common.data.flying_chairs`;
-the pairs are two frames of :func:`dff_common.data.synthetic.render_video` scenes.
+the pairs are two frames of :func:`dff_common.synthetic.scenes.render_video` scenes.
 """
 
 import re
@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 from dff_common.data.flying_chairs import SPLIT_FILE
-from dff_common.data.synthetic import render_video
 from dff_common.flow_io import write_flo
+from dff_common.synthetic.scenes import render_video
 
 __all__ = ["MAX_MOTION", "make_synthetic_chairs"]
 
@@ -46,7 +46,7 @@ def make_synthetic_chairs(
 ) -> Path:
     """Write a Flying-Chairs-like set with exact flow, in exactly the real layout.
 
-    Each pair is two frames of :func:`dff_common.data.synthetic.render_video`: 1 to 4 textured
+    Each pair is two frames of :func:`dff_common.synthetic.scenes.render_video`: 1 to 4 textured
     shapes (random classes, so random shapes and colours) under random similarity motion
     (translation, rotation, scale) over a textured background under its own random similarity
     motion. ``flow`` is the exact forward flow img1 -> img2; occluded pixels keep the motion of

@@ -1,6 +1,7 @@
 """The segmentation experiments on the synthetic Cityscapes-layout set (Table 4, Figure 3).
 
-Building blocks of ``dff_mmseg.table4`` and ``dff_mmseg.figure3``: the training runs and table
+Building blocks of ``analysis_tools.segmentation_table4`` and
+``analysis_tools.segmentation_figure3``: the training runs and table
 rows (:data:`TRAININGS`, :data:`METHODS`), the set and the flow pre-training
 (:func:`prepare`), the ``--cfg-options`` of a run (:func:`run_options`), training and
 evaluation through mmengine's Runner (:func:`train`, :func:`train_run`, :func:`evaluate`), a
@@ -15,15 +16,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from analysis_tools.pretrain_step import pretrain_flow
 from dff_common.data.cityscapes import list_annotated_frames, read_image
-from dff_common.data.synthetic_cityscapes import make_synthetic_cityscapes
 from dff_common.flow_nets import FLOW_NETS
-from dff_common.flow_pretraining import pretrain_flow
 from dff_common.scheduler import FixedIntervalScheduler
+from dff_common.synthetic.cityscapes import make_synthetic_cityscapes
 from dff_common.timing import Algorithm1Timing, Timer, time_algorithm_1
-
-from .apis import load_model, save_starting_weights
-from .inference import engine_networks, normalize_clip
+from dff_mmseg.apis import load_model, save_starting_weights
+from dff_mmseg.inference import engine_networks, normalize_clip
+from dff_mmseg.train import build_config, run
 
 __all__ = [
     "CONFIGS",
@@ -46,7 +47,7 @@ __all__ = [
     "val_snippets",
 ]
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "dff_mmseg"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "dff_mmseg"
 DATA = "datasets/synthetic_cityscapes"
 SYNTH = "_synthcity-128x256.py"
 # training runs: name -> (config, iterations, run whose checkpoint initialises it)
@@ -93,8 +94,12 @@ ZOO_METHODS = {
 
 
 def learns_flow(config: str) -> bool:
-    """Whether ``config`` has a learned flow network F (FlowNet), named in its file name."""
-    return "flownet" in config
+    """Whether ``config`` (a file of :data:`CONFIGS`) has a learned flow network F: a
+    ``model.flow_net`` of ``FLOW_NETS``."""
+    from mmengine.config import Config
+
+    flow_net = Config.fromfile(str(CONFIGS / config)).model.get("flow_net") or {}
+    return flow_net.get("type") in {net.__name__ for net in FLOW_NETS.values()}
 
 
 def prepare(
@@ -120,27 +125,25 @@ def run_options(
     flow_net: str | None = None,
     flow_checkpoint: str | None = None,
     seed: int = 0,
-) -> list[str]:
-    """``--cfg-options`` of a run: the data root, the seed and, for a learned flow, F's
+) -> dict:
+    """Config options of a run: the data root, the seed and, for a learned flow, F's
     network and the checkpoint of its pre-training (read when the model is built to train)."""
-    options = [
-        f"{loader}.dataset.data_root={data}"
+    options = {
+        f"{loader}.dataset.data_root": data
         for loader in ("train_dataloader", "val_dataloader", "test_dataloader")
-    ]
+    }
     if learns_flow(config):
-        options += flow_net_options(flow_net, flow_checkpoint)
-    return [*options, f"randomness.seed={seed}"]
+        options.update(flow_net_options(flow_net, flow_checkpoint))
+    return {**options, "randomness.seed": seed}
 
 
-def flow_net_options(flow_net: str | None, flow_checkpoint: str | None = None) -> list[str]:
-    """``--cfg-options`` that make F the network ``flow_net`` (a name of ``FLOW_NETS``) with
+def flow_net_options(flow_net: str | None, flow_checkpoint: str | None = None) -> dict:
+    """Config options that make F the network ``flow_net`` (a name of ``FLOW_NETS``) with
     the initial weights of ``flow_checkpoint`` (its ``init_cfg``, read when training starts)."""
-    options = [f"model.flow_net.type={FLOW_NETS[flow_net].__name__}"] if flow_net else []
+    options = {"model.flow_net.type": FLOW_NETS[flow_net].__name__} if flow_net else {}
     if flow_checkpoint:
-        options += [
-            "model.flow_net.init_cfg.type=Pretrained",
-            f"model.flow_net.init_cfg.checkpoint={flow_checkpoint}",
-        ]
+        options["model.flow_net.init_cfg.type"] = "Pretrained"
+        options["model.flow_net.init_cfg.checkpoint"] = str(flow_checkpoint)
     return options
 
 
@@ -149,13 +152,11 @@ def checkpoint_of(run: str, work_dir: str) -> Path:
     return Path(work_dir) / run / f"iter_{TRAININGS[run][1]}.pth"
 
 
-def train(config: str, work_dir: str | Path, options: list[str], overwrite: bool = False) -> None:
-    """Train ``config`` (a file of :data:`CONFIGS`) with mmengine's Runner into ``work_dir``
-    (replacing checkpoints there only if ``overwrite``)."""
-    from .train import main as runner_main
-
-    argv = [str(CONFIGS / config), "--work-dir", str(work_dir), "--cfg-options", *options]
-    runner_main([*argv, "--overwrite"] if overwrite else argv)
+def train(config: str, work_dir: str | Path, options: dict, overwrite: bool = False) -> None:
+    """Train ``config`` (a file of :data:`CONFIGS`, with config ``options``) with mmengine's
+    Runner into ``work_dir`` (replacing checkpoints there only if ``overwrite``)."""
+    cfg = build_config(str(CONFIGS / config), work_dir=work_dir, cfg_options=options)
+    run(cfg, overwrite=overwrite)
 
 
 def train_run(
@@ -174,17 +175,18 @@ def train_run(
     if retrain or not checkpoint.is_file():
         options = run_options(config, data, flow_net, flow_checkpoint, seed)
         if init:
-            options.append(f"load_from={checkpoint_of(init, work_dir)}")
+            options["load_from"] = str(checkpoint_of(init, work_dir))
         train(config, checkpoint.parent, options, overwrite=retrain)
     return checkpoint
 
 
-def evaluate(config: str, checkpoint: str | Path, work_dir: str | Path, options: list[str]):
+def evaluate(config: str, checkpoint: str | Path, work_dir: str | Path, options: dict):
     """Sec. 5.2 metrics of ``config`` with ``checkpoint`` through the Runner's test loop."""
-    from .train import main as runner_main
-
-    argv = [str(CONFIGS / config), "--eval-only", "--checkpoint", str(checkpoint)]
-    return runner_main([*argv, "--work-dir", str(work_dir), "--cfg-options", *options])
+    cfg = build_config(
+        str(CONFIGS / config), work_dir=work_dir, cfg_options=options, eval_only=True,
+        checkpoint=checkpoint,
+    )  # fmt: skip
+    return run(cfg, eval_only=True)
 
 
 def load_segmentor(config: str, checkpoint: str | Path, flow_net: str | None = None):
@@ -208,7 +210,7 @@ def method_checkpoint(
     merged = checkpoint.with_name(f"{checkpoint.stem}_{Path(flow_checkpoint).stem}.pth")
     inputs = max(checkpoint.stat().st_mtime, Path(flow_checkpoint).stat().st_mtime)
     if not merged.is_file() or merged.stat().st_mtime < inputs:  # it derives from the two only
-        options = dict(o.split("=", 1) for o in flow_net_options(flow_net, flow_checkpoint))
+        options = flow_net_options(flow_net, flow_checkpoint)
         save_starting_weights(str(CONFIGS / config), str(checkpoint), str(merged), options)
     return merged
 

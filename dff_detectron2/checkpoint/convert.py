@@ -18,11 +18,11 @@ import torch
 from detectron2.modeling import build_model
 
 from dff_common.checkpoint import load_flownets, load_torchvision_resnet
-from dff_detectron2.checkpoint import DFFCheckpointer
+from dff_detectron2.checkpoint.checkpointer import DFFCheckpointer
 
 __all__ = ["initial_weights", "save_weights"]
 
-AUTHOR = "dff_detectron2.convert"
+AUTHOR = "dff_detectron2.checkpoint.convert"
 
 
 def _prefixed(module: torch.nn.Module, prefix: str, keep=lambda key: True) -> dict:

@@ -1,6 +1,7 @@
 """The detection experiments on the synthetic ImageNet-VID-layout set (Table 4, Figure 3).
 
-Building blocks of ``dff_detectron2.table4`` and ``dff_detectron2.figure3``: the set written
+Building blocks of ``analysis_tools.detection_table4`` and ``analysis_tools.detection_figure3``:
+the set written
 and registered (:func:`prepare_synthetic_vid`), a run's config on the synthetic base config
 (:func:`synthetic_cfg`, :func:`schedule_opts`, :func:`start_from`), training with
 detectron2's trainer or reusing its final model (:func:`train_or_load`), evaluation with
@@ -21,14 +22,15 @@ from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import log_every_n_seconds
 
 from dff_common.complexity import PartCosts, measure_complexity
-from dff_common.data.synthetic_vid import PARAMETERS_FILE, make_synthetic_vid
 from dff_common.flow_nets import FLOW_NETS
+from dff_common.flow_pretraining import read_flow_meta
 from dff_common.reproducibility import seed_everything
+from dff_common.synthetic.vid import PARAMETERS_FILE, make_synthetic_vid
 from dff_common.timing import Timer, time_parts
-from dff_detectron2.convert import initial_weights, save_weights
-from dff_detectron2.datasets import register_imagenet_vid
+from dff_detectron2.checkpoint.convert import initial_weights, save_weights
+from dff_detectron2.data.datasets import register_imagenet_vid
+from dff_detectron2.engine.trainer import Trainer
 from dff_detectron2.load import get_dff_cfg, load_model
-from dff_detectron2.train_net import Trainer
 
 __all__ = [
     "PREFIX",
@@ -44,7 +46,12 @@ __all__ = [
 ]
 
 SYNTHETIC_BASE = os.path.join(
-    os.path.dirname(__file__), "..", "configs", "dff_detectron2", "Base-DFF-RFCN-Synthetic.yaml"
+    os.path.dirname(__file__),
+    "..",
+    "..",
+    "configs",
+    "dff_detectron2",
+    "Base-DFF-RFCN-Synthetic.yaml",
 )
 PREFIX = "table4"  # dataset names <PREFIX>_vid_train, ..._vid_val, ..._det_train_30classes
 
@@ -89,7 +96,7 @@ def flow_checkpoint_opts(path: str) -> list:
     ``meta``), so that the model's F is the network the checkpoint holds; [] without one."""
     if not path:
         return []
-    meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
+    meta = read_flow_meta(path)
     opts = []
     if "flow_net" in meta:  # tools/pretrain_flow.py's name -> the flow function's class name
         opts += ["MODEL.DFF.FLOW.NAME", FLOW_NETS[meta["flow_net"]].__name__]
@@ -146,7 +153,8 @@ def schedule_opts(iters: int, finetune: bool = False, base: str = SYNTHETIC_BASE
 def start_from(cfg: CfgNode, frame_weights: str, flow_weights: str = "") -> CfgNode:
     """``cfg`` starting from the Frame model's N and the pre-trained F (``MODEL.WEIGHTS``).
 
-    The two are merged by :func:`dff_detectron2.convert.initial_weights` into a file next to
+    The two are merged by :func:`dff_detectron2.checkpoint.convert.initial_weights` into a file
+    next to
     the Frame model, ``<frame>_<flow>.pth``, written again when older than either input (it
     derives from them only). The flow weights (``tools/pretrain_flow.py``) were trained on RGB
     frames: for a BGR model (``INPUT.FORMAT``, e.g. a model-zoo detector) the colour channels

@@ -32,7 +32,7 @@ from detectron2.structures import ImageList
 from dff_common.engine import DFFInferenceEngine
 from dff_common.scheduler import build_scheduler
 from dff_detectron2.config import check_dff_config
-from dff_detectron2.flow_functions import build_propagation
+from dff_detectron2.modeling.flow_functions import build_propagation
 
 logger = logging.getLogger(__name__)
 

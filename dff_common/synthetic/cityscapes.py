@@ -1,7 +1,7 @@
 """A synthetic Cityscapes video set written in exactly the real layout.
 
 The layout is the one read by :mod:`dff_common.data.cityscapes` (real label ids and train ids);
-the snippets are :func:`dff_common.data.synthetic.render_video` scenes (camera and object
+the snippets are :func:`dff_common.synthetic.scenes.render_video` scenes (camera and object
 motion over textured stuff bands) with exact labels.
 """
 
@@ -21,7 +21,7 @@ from dff_common.data.cityscapes import (
     frame_path,
     list_annotated_frames,
 )
-from dff_common.data.synthetic import class_color, make_texture, render_video
+from dff_common.synthetic.scenes import class_color, make_texture, render_video
 
 __all__ = ["make_synthetic_cityscapes"]
 
@@ -158,6 +158,6 @@ def make_synthetic_cityscapes(
         written[split] = list_annotated_frames(root, split, with_labels=split != "test")
     (root / _MARKER).write_text(
         f"Synthetic Cityscapes-layout video set written by "
-        f"dff_common.data.synthetic_cityscapes.make_synthetic_cityscapes(seed={seed}).\n"
+        f"dff_common.synthetic.cityscapes.make_synthetic_cityscapes(seed={seed}).\n"
     )
     return written

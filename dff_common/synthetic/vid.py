@@ -1,7 +1,7 @@
 """A synthetic ImageNet VID + DET set written in exactly the real ILSVRC2015 layout.
 
 The layout and the XML schema are those read by :mod:`dff_common.data.imagenet_vid`; the
-videos are :func:`dff_common.data.synthetic.render_video` scenes with exact boxes.
+videos are :func:`dff_common.synthetic.scenes.render_video` scenes with exact boxes.
 """
 
 import json
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES, VID_CLASSES, VID_WNIDS
-from dff_common.data.synthetic import render_video
+from dff_common.synthetic.scenes import render_video
 
 __all__ = [
     "CLASSES",

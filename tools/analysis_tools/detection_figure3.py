@@ -1,12 +1,12 @@
 """Figure 3 (top) in miniature: VID mAP and speed of DFF over the key frame duration l and the
-flow network F, on the synthetic ImageNet-VID-layout set of ``dff_detectron2.table4``.
+flow network F, on the synthetic ImageNet-VID-layout set of ``analysis_tools.detection_table4``.
 
 Frame and the FlowNet Half DFF are that script's models (or given); DFF with another F is
 fine-tuned from that Frame model as its DFF run (:func:`finetune_dff`), F pre-trained on the
 synthetic Flying-Chairs-layout set. Each model is evaluated with detectron2's evaluator
-(:func:`dff_detectron2.experiment.evaluate`: VID mAP and model frames per second) at every l
+(:func:`analysis_tools.detection.evaluate`: VID mAP and model frames per second) at every l
 (``MODEL.DFF.KEY_FRAME_INTERVAL``); r of Eq. 5 from the parts timed alone and from
-multiply-adds (:func:`dff_detectron2.experiment.part_costs`). ``tools/figure3.py`` draws it.
+multiply-adds (:func:`analysis_tools.detection.part_costs`). ``tools/figure3.py`` draws it.
 """
 
 # ruff: noqa: E741 (l is the paper's key frame duration length)
@@ -18,12 +18,7 @@ from pathlib import Path
 
 from detectron2.utils.logger import setup_logger
 
-from dff_common.complexity import cost_ratio
-from dff_common.flow_nets import FLOW_NETS
-from dff_common.timing import Timer
-from dff_detectron2 import load_model
-from dff_detectron2.datasets import register_imagenet_vid
-from dff_detectron2.experiment import (
+from analysis_tools.detection import (
     PREFIX,
     evaluate,
     part_costs,
@@ -32,7 +27,12 @@ from dff_detectron2.experiment import (
     synthetic_cfg,
     train_or_load,
 )
-from dff_detectron2.train_net import Trainer
+from dff_common.complexity import cost_ratio
+from dff_common.flow_nets import FLOW_NETS
+from dff_common.timing import Timer
+from dff_detectron2 import load_model
+from dff_detectron2.data.datasets import register_imagenet_vid
+from dff_detectron2.engine.trainer import Trainer
 
 __all__ = ["finetune_dff", "sweep"]
 
@@ -42,7 +42,7 @@ FRAME_OPTS = ("MODEL.DFF.MODE", "frame", "MODEL.DFF.TEST.MODE", "frame")
 
 def finetune_dff(flow_net: str, flow_weights: str, frame_weights: str, output: str, iters: int):
     """Fine-tune DFF with F = ``flow_net`` (from ``flow_weights``) from the Frame detector as
-    ``dff_detectron2.table4``'s DFF run; writes ``output/model_final.pth``."""
+    ``analysis_tools.detection_table4``'s DFF run; writes ``output/model_final.pth``."""
     LOG.info("fine-tuning DFF detection with %s from %s -> %s", flow_net, frame_weights, output)
     cfg = synthetic_cfg(output, 10, 0, flow_weights, schedule_opts(iters, finetune=True))
     train_or_load(start_from(cfg, frame_weights, flow_weights), retrain=True)
@@ -63,7 +63,7 @@ def sweep(
     """Frame once, DFF with each flow network at every l.
 
     Args:
-        data (str): the synthetic set of ``dff_detectron2.table4`` (its ``--data``).
+        data (str): the synthetic set of ``analysis_tools.detection_table4`` (its ``--data``).
         table4_dir (str): its ``--output``, holding ``frame/`` and ``dff/`` (FlowNet Half).
         work_dir (str): where the fine-tuned models and evaluations go.
         flow_nets (Sequence[str]): names of ``dff_common.flow_nets.FLOW_NETS``.
@@ -89,7 +89,7 @@ def sweep(
         given["flownet_half"] = str(table4_dir / "dff" / "model_final.pth")
     for path in (frame_weights, *given.values()):
         if not Path(path).is_file():
-            raise FileNotFoundError(f"{path} not found: run python -m dff_detectron2.table4 first")
+            raise FileNotFoundError(f"{path} not found: run python tools/table4.py det first")
     setup_logger(name="dff_detectron2")
     register_imagenet_vid(data, PREFIX)
     output = str(Path(work_dir) / "det")

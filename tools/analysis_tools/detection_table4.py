@@ -18,7 +18,8 @@ with Frame on the same frames (``i mod l = d``) as the reference:
 - Copy: Frame (+it)'s network with the key frame's features reused unchanged (zero flow);
 - SFF: Frame (+it)'s network with OpenCV DIS flow (hand-crafted, not trained; Table 3);
 - Exact flow: Frame (+it)'s network with the exact motion of the validation videos (the set
-  rendered again from its seed, :func:`~dff_detectron2.flow_error.use_exact_flow`), what the
+  rendered again from its seed, :func:`~analysis_tools.detection_flow_error.use_exact_flow`), what
+  the
   best possible F gives; "whole cells": that flow rounded to whole feature cells, a warp that
   moves features without interpolating them.
 
@@ -39,12 +40,12 @@ the same iterations (the README has the runs).
 Existing ``<output>/{frame,frame-ft,dff}/model_final.pth`` are reused unless ``--retrain``.
 The numbers also go to ``<output>/results.json`` (``tools/seed_table.py`` makes the README's
 tables of several seeds' files). The steps are the functions of
-:mod:`dff_detectron2.experiment`; the part costs of Eq. 5 come from
-:func:`~dff_detectron2.experiment.part_costs`.
+:mod:`analysis_tools.detection`; the part costs of Eq. 5 come from
+:func:`~analysis_tools.detection.part_costs`.
 
 Usage::
 
-    python -m dff_detectron2.table4 [--flow-weights CHECKPOINT of tools/pretrain_flow.py]
+    python tools/table4.py det [--flow-weights CHECKPOINT of tools/pretrain_flow.py]
         [--config SYNTHETIC_DFF_CONFIG]
 """
 
@@ -55,13 +56,7 @@ import time
 
 from detectron2.utils.logger import setup_logger
 
-from dff_common.complexity import cost_ratio, speedup
-from dff_common.data.synthetic_vid import replay_synthetic_vid
-from dff_common.reproducibility import seed_everything
-from dff_common.scheduler import FixedIntervalScheduler
-from dff_common.timing import Timer
-from dff_detectron2 import load_model
-from dff_detectron2.experiment import (
+from analysis_tools.detection import (
     PREFIX,
     SYNTHETIC_BASE,
     evaluate,
@@ -72,8 +67,14 @@ from dff_detectron2.experiment import (
     synthetic_cfg,
     train_or_load,
 )
-from dff_detectron2.flow_error import use_exact_flow
-from dff_detectron2.train_net import Trainer
+from analysis_tools.detection_flow_error import use_exact_flow
+from dff_common.complexity import cost_ratio, speedup
+from dff_common.reproducibility import seed_everything
+from dff_common.scheduler import FixedIntervalScheduler
+from dff_common.synthetic.vid import replay_synthetic_vid
+from dff_common.timing import Timer
+from dff_detectron2 import load_model
+from dff_detectron2.engine.trainer import Trainer
 
 __all__ = ["at_key_distances", "main", "parse_args", "train_runs"]
 
@@ -148,7 +149,7 @@ def train_runs(args: argparse.Namespace, cfg) -> dict:
 
     ``frame`` trains ``--frame-iters`` iterations; ``frame-ft`` (the Frame (+it) row) and
     ``dff`` both start from its final model with the same fine-tuning schedule
-    (:func:`~dff_detectron2.experiment.schedule_opts`), on single frames and on pairs.
+    (:func:`~analysis_tools.detection.schedule_opts`), on single frames and on pairs.
 
     Args:
         args (Namespace): :func:`parse_args`'s.

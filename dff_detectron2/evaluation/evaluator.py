@@ -5,7 +5,7 @@ per-class AP, the mAP by object speed (slow / medium / fast motion IoU, FGFA), C
 AP50 (pycocotools) and, for Algorithm 1 (outputs with ``key_frame_idx``), the mAP of the frames
 at each key distance d = i - k (``mAP_d<d>``: where propagation loses accuracy). On a split
 without annotations (test) it only writes the ILSVRC VID submission file. See
-:mod:`dff_detectron2.vid_eval` for the definitions.
+:mod:`dff_detectron2.evaluation.vid_eval` for the definitions.
 """
 
 import itertools
@@ -18,7 +18,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from dff_detectron2.vid_eval import (
+from dff_detectron2.evaluation.vid_eval import (
     MOTION_RANGES,
     coco_ap50,
     motion_ious,
@@ -35,7 +35,7 @@ class VIDEvaluator(DatasetEvaluator):
     """Collect per-frame detections and evaluate them against an ImageNet VID split.
 
     Args:
-        dataset_name (str): a registered dataset (``dff_detectron2.datasets``).
+        dataset_name (str): a registered dataset (``dff_detectron2.data.datasets``).
         output_dir (str, optional): where the detections are written in the submission
             format (``<dataset_name>_submission.txt``; always for test splits, where it is
             required: without annotations no metric is computed, only that file).

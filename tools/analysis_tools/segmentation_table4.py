@@ -1,6 +1,6 @@
 """Table 4 of the paper on the synthetic Cityscapes-layout set, on a CPU in minutes.
 
-    python -m dff_mmseg.table4 [--work-dir work_dirs/table4] [--retrain] [--quick] [--zoo]
+    python tools/table4.py seg [--work-dir work_dirs/table4] [--retrain] [--quick] [--zoo]
 
 1. writes the synthetic set (``make_synthetic_cityscapes``: 40 train / 30 val snippets of
    30 frames, 128x256) unless present, and pre-trains the flow network on the synthetic
@@ -27,7 +27,7 @@ set (20 train / 10 val snippets), and reports Frame, its control, DFF, copying a
 model instead, SegFormer MiT-B0 from its unchanged zoo config (Frame 200 iterations, DFF
 100).
 
-The runs, the steps and the timing are those of :mod:`dff_mmseg.experiment`.
+The runs, the steps and the timing are those of :mod:`analysis_tools.segmentation`.
 """
 
 from __future__ import annotations
@@ -36,11 +36,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dff_common.flow_nets import FLOW_NETS
-from dff_common.reproducibility import seed_everything
-from dff_common.timing import Timer
-
-from .experiment import (
+from analysis_tools.segmentation import (
     DATA,
     METHODS,
     QUICK_METHODS,
@@ -54,6 +50,9 @@ from .experiment import (
     train_run,
     val_snippets,
 )
+from dff_common.flow_nets import FLOW_NETS
+from dff_common.reproducibility import seed_everything
+from dff_common.timing import Timer
 
 __all__ = ["main", "parse_args"]
 

@@ -37,7 +37,6 @@ __all__ = [
     "EAGER",
     "ONNXRUNTIME",
     "OPTIONS",
-    "DeployInputs",
     "DeployRow",
     "compare_deploy",
     "deploy_table",
@@ -52,26 +51,6 @@ OPTIONS = {
     "autocast": dict(autocast=True),
     "compile + channels_last + autocast": dict(compile=True, channels_last=True, autocast=True),
 }
-
-
-@dataclasses.dataclass
-class DeployInputs:
-    """What :func:`compare_deploy` runs for one model, as each plugin's ``deploy`` module
-    gives it (``benchmark_inputs``).
-
-    Attributes:
-        parts (DeployParts): the model's networks, in eval mode, on the clips' device.
-        clips (list[Tensor]): videos, ``(T, 3, H, W)`` normalised frames each.
-        score (Callable): the task metric of the results ``[clip][frame]``.
-        interval (int): the model's key frame duration l.
-        metric (str): the metric's name, e.g. "mIoU".
-    """
-
-    parts: DeployParts
-    clips: list[torch.Tensor]
-    score: Callable[[list[list]], float]
-    interval: int
-    metric: str
 
 
 @dataclasses.dataclass

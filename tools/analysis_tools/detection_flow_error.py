@@ -2,16 +2,16 @@
 
 Renders videos as the synthetic ImageNet-VID-layout set does (``render_vid_snippet``: same
 objects, motions and frame size, their own seed) and prints, per key distance d = 1 .. l - 1,
-the mean error in feature cells (:func:`dff_common.flow_error.flow_error_by_distance`) of zero
+the mean error in feature cells (:func:`analysis_tools.flow_error.flow_error_by_distance`) of zero
 flow (feature copying), OpenCV's DIS flow and the flow network F of each model given: where the
 flow DFF propagates with is better or worse than not moving the features at all; then the spread
 of each model's scale field S over the same pairs (whether S learned anything).
 :func:`use_exact_flow` gives a detector the exact motion of a written set's videos in place of
-its flow function (the oracle rows of ``dff_detectron2.table4``).
+its flow function (the oracle rows of ``analysis_tools.detection_table4``).
 
 Usage::
 
-    python -m dff_detectron2.flow_error --weights FRAME_WITH_PRETRAINED_F.pth DFF.pth \\
+    python tools/flow_error.py --weights FRAME_WITH_PRETRAINED_F.pth DFF.pth \\
         [--config SYNTHETIC_DFF_CONFIG] [--videos 16] [--seed 0]
 """
 
@@ -24,14 +24,14 @@ import numpy as np
 import torch
 from detectron2.config import CfgNode
 
+from analysis_tools.detection import SYNTHETIC_BASE
+from analysis_tools.flow_error import ExactFlow, flow_error_by_distance
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES
-from dff_common.data.synthetic_vid import CLASSES, render_vid_snippet
-from dff_common.flow_error import ExactFlow, flow_error_by_distance
 from dff_common.reproducibility import seed_everything
 from dff_common.scheduler import FixedIntervalScheduler
-from dff_detectron2.experiment import SYNTHETIC_BASE
-from dff_detectron2.flow_functions import build_propagation
+from dff_common.synthetic.vid import CLASSES, render_vid_snippet
 from dff_detectron2.load import get_dff_cfg, load_model
+from dff_detectron2.modeling.flow_functions import build_propagation
 
 __all__ = [
     "flow_errors",
@@ -102,7 +102,7 @@ def use_exact_flow(model, videos, round_to_cells: bool = False):
             evaluated on the videos one frame per call (Algorithm 1, ``video_id`` and
             ``frame_idx`` in the inputs, as the test loader gives them).
         videos (Mapping[str, SyntheticVideo]): by video id
-            (``dff_common.data.synthetic_vid.replay_synthetic_vid``).
+            (``dff_common.synthetic.vid.replay_synthetic_vid``).
         round_to_cells (bool): the flow rounded to whole cells of the finest level (no
             interpolation in that level's warp). Defaults to False.
 

@@ -1,7 +1,7 @@
 """How far a DFF detector's N_feat is from moving its features with the image (Sec. 3).
 
-Prints, for each propagated map and each motion of :data:`dff_common.equivariance.MOTIONS`,
-the warp and copy errors of :func:`dff_common.equivariance.equivariance_errors`: whether
+Prints, for each propagated map and each motion of :data:`analysis_tools.equivariance.MOTIONS`,
+the warp and copy errors of :func:`analysis_tools.equivariance.equivariance_errors`: whether
 warping the features along the exact motion reproduces the features of the moved image better
 than reusing them unchanged. Run it on a model before expecting DFF to beat feature copying
 with it: where the warp error is close to the copy error, no flow network can help. The
@@ -10,7 +10,7 @@ images are frames of synthetic videos rendered as the synthetic ImageNet-VID-lay
 
 Usage::
 
-    python -m dff_detectron2.equivariance --config CONFIG --weights MODEL.pth \\
+    python tools/equivariance.py --config CONFIG --weights MODEL.pth \\
         [--size H W] [--videos 8] [--images A.jpg B.jpg ...] [--border 2]
 """
 
@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from detectron2.data.detection_utils import read_image
 
+from analysis_tools.detection import SYNTHETIC_BASE
+from analysis_tools.detection_flow_error import frame_normaliser
+from analysis_tools.equivariance import MOTIONS, equivariance_errors
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES
-from dff_common.data.synthetic_vid import CLASSES, render_vid_snippet
-from dff_common.equivariance import MOTIONS, equivariance_errors
 from dff_common.reproducibility import seed_everything
-from dff_detectron2.experiment import SYNTHETIC_BASE
-from dff_detectron2.flow_error import frame_normaliser
+from dff_common.synthetic.vid import CLASSES, render_vid_snippet
 from dff_detectron2.load import get_dff_cfg, load_model
 
 __all__ = ["feature_function", "main", "parse_args"]

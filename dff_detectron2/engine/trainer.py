@@ -1,16 +1,9 @@
-"""Train or evaluate DFF with detectron2's ``DefaultTrainer`` and ``launch``.
+"""DFF training and evaluation with detectron2's ``DefaultTrainer``.
 
-Usage (through the repository's dispatcher, or ``python -m dff_detectron2.train_net``)::
-
-    tools/train_net.py --config configs/dff_detectron2/DFF_RFCN_R101_FlowNet.yaml --num-gpus 8
-    tools/train_net.py --config ... --eval-only MODEL.WEIGHTS model_final.pth
-    tools/train_net.py --config ... --resume
-
-Flags: ``--config-file/--config``, ``--eval-only``, ``--resume``, ``--num-gpus``,
-``--num-machines``, ``--machine-rank``, ``--dist-url`` and trailing ``KEY VALUE`` options.
-``--num-gpus N`` starts N processes per machine through detectron2's ``launch``: one CUDA
-device each, or, on a machine without CUDA (``MODEL.DEVICE cpu``), N CPU processes over gloo
-(:mod:`dff_detectron2.launch`).
+:class:`Trainer` builds the pair loader, the video test loader, the VID evaluator and the
+checkpointer; :func:`train_or_evaluate` is one process's work for
+:func:`dff_detectron2.engine.launch` (``--num-gpus N``: one CUDA device each, or N CPU
+processes over gloo without CUDA); :func:`argument_parser` gives detectron2's flags.
 """
 
 import os
@@ -21,28 +14,28 @@ import yaml
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
-import dff_detectron2.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
+import dff_detectron2.data.datasets  # noqa: F401  (ImageNet VID / DET / synthetic datasets)
 from dff_common.checkpoint_files import check_output_dir
 from dff_common.reproducibility import random_states, set_random_states
-from dff_detectron2.checkpoint import DFFCheckpointer
-from dff_detectron2.data_loader import (
+from dff_detectron2.checkpoint.checkpointer import DFFCheckpointer
+from dff_detectron2.data.data_loader import (
     MixedSourceBatches,
     build_dff_test_loader,
     build_dff_train_loader,
 )
-from dff_detectron2.dataset_mapper import DFFPairDatasetMapper
-from dff_detectron2.evaluator import VIDEvaluator
-from dff_detectron2.launch import launch
+from dff_detectron2.data.dataset_mapper import DFFPairDatasetMapper
+from dff_detectron2.evaluation.evaluator import VIDEvaluator
 from dff_detectron2.load import get_dff_cfg
 
-__all__ = ["Trainer", "main", "setup"]
+__all__ = ["Trainer", "argument_parser", "check_output_dir_of", "setup", "train_or_evaluate"]
 
 CHECKPOINTS = ("model_*.pth", "last_checkpoint")  # what detectron2's checkpointer writes
 
 
 class Trainer(DefaultTrainer):
     """``DefaultTrainer`` with DFF's pair data, VID+DET mixing, the VID evaluator and
-    :class:`~dff_detectron2.checkpoint.DFFCheckpointer` (atomic saves, checked loads)."""
+    :class:`~dff_detectron2.checkpoint.checkpointer.DFFCheckpointer` (atomic saves, checked
+    loads)."""
 
     def build_hooks(self) -> list:
         """detectron2's hooks, the checkpointer swapped for a ``DFFCheckpointer`` first."""
@@ -152,7 +145,21 @@ def check_output_dir_of(cfg, resume: bool, overwrite: bool) -> None:
     )  # fmt: skip
 
 
-def _main(args):
+def argument_parser():
+    """detectron2's ``default_argument_parser`` plus ``--config`` (alias of ``--config-file``)
+    and ``--overwrite``."""
+    parser = default_argument_parser()
+    parser.add_argument("--config", dest="config_file", help="alias of --config-file")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="train into an OUTPUT_DIR that holds checkpoints, removing them first",
+    )  # fmt: skip
+    return parser
+
+
+def train_or_evaluate(args):
+    """One process's work for ``launch``: train (resuming with ``args.resume``), or with
+    ``args.eval_only`` evaluate ``MODEL.WEIGHTS``; returns the evaluation results then."""
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
@@ -163,37 +170,3 @@ def _main(args):
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()
-
-
-def main(argv=None):
-    """Parse detectron2's usual flags and ``launch`` training or evaluation.
-
-    Args:
-        argv (list[str], optional): command-line arguments. Defaults to ``sys.argv[1:]``.
-
-    Returns:
-        None: results are logged and written under ``OUTPUT_DIR``.
-    """
-    parser = default_argument_parser()
-    parser.add_argument("--config", dest="config_file", help="alias of --config-file")
-    parser.add_argument(
-        "--overwrite", action="store_true",
-        help="train into an OUTPUT_DIR that holds checkpoints, removing them first",
-    )  # fmt: skip
-    args = parser.parse_args(argv)
-    if not args.config_file:
-        parser.error("--config-file (or --config) is required")
-    if not args.eval_only:  # before default_setup rewrites OUTPUT_DIR/config.yaml
-        check_output_dir_of(get_dff_cfg(args.config_file, args.opts), args.resume, args.overwrite)
-    launch(
-        _main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
-
-
-if __name__ == "__main__":
-    main()

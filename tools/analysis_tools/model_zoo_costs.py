@@ -9,7 +9,7 @@ r (Eq. 5) and the speedup of Eq. 7 at the config's key frame duration l.
 
 Usage::
 
-    python -m dff_detectron2.model_zoo_costs [--configs CONFIG ...] [--size 600 1000]
+    python tools/model_zoo_costs.py [--configs CONFIG ...] [--size 600 1000]
 """
 
 import argparse
@@ -33,7 +33,7 @@ from dff_detectron2.load import get_dff_cfg
 __all__ = ["main", "model_zoo_part_macs"]
 
 CONFIGS = os.path.join(
-    os.path.dirname(__file__), "..", "configs", "dff_detectron2", "model_zoo", "DFF_*.yaml"
+    os.path.dirname(__file__), "..", "..", "configs", "dff_detectron2", "model_zoo", "DFF_*.yaml"
 )
 
 

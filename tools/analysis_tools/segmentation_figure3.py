@@ -1,12 +1,13 @@
 """Figure 3 (bottom) in miniature: mIoU and speed of DFF over the key frame duration l and the
-flow network F, on the synthetic Cityscapes-layout set of ``dff_mmseg.table4``.
+flow network F, on the synthetic Cityscapes-layout set of ``analysis_tools.segmentation_table4``.
 
 - models: Frame and DFF-from-Frame with FlowNet are that script's runs (reused; trained when
   missing); for another F, DFF is fine-tuned from the Frame checkpoint as the "dff-ft" run, F
   swapped and pre-trained on the synthetic Flying-Chairs-layout set (:func:`finetune_dff`).
 - accuracy: one Sec. 5.2 evaluation at ``L = max(intervals)`` with ``IntervalIoUMetric`` gives
   the mIoU at every l <= L (the pooled pairs of key distances ``d < l``).
-- speed: Algorithm 1 timed per part (:func:`dff_mmseg.experiment.time_segmentor`) on the first
+- speed: Algorithm 1 timed per part (:func:`analysis_tools.segmentation.time_segmentor`) on the
+first
   snippets at every l, and Frame as the reference, in interleaved rounds
   (:func:`dff_common.timing.time_interleaved`); r of Eq. 5 from the part times of the same
   runs pooled over all l, and from multiply-adds (``measure_complexity``).
@@ -24,12 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from dff_common.complexity import cost_ratio, measure_complexity
-from dff_common.timing import Timer, time_interleaved
-
-from .experiment import (
+from analysis_tools.segmentation import (
     METHODS,
     TRAININGS,
     checkpoint_of,
@@ -42,6 +39,9 @@ from .experiment import (
     train_run,
     val_snippets,
 )
+from dff_common.complexity import cost_ratio, measure_complexity
+from dff_common.flow_pretraining import read_flow_meta
+from dff_common.timing import Timer, time_interleaved
 
 __all__ = ["evaluate_intervals", "finetune_dff", "sweep"]
 
@@ -54,7 +54,7 @@ def finetune_dff(
     flow_net: str, flow_checkpoint: str, data: str, table4_dir: str, output: Path
 ) -> None:
     """Fine-tune DFF with F = ``flow_net`` (from ``flow_checkpoint``) from ``table4_dir``'s
-    Frame checkpoint as ``dff_mmseg.table4``'s "dff-ft" run, into ``output``."""
+    Frame checkpoint as ``analysis_tools.segmentation_table4``'s "dff-ft" run, into ``output``."""
     config, iters, init = TRAININGS["dff-ft"]
     LOG.info("fine-tuning DFF with %s (%d iterations) -> %s", flow_net, iters, output)
     options = run_options(config, data, flow_net, flow_checkpoint)
@@ -95,13 +95,14 @@ def sweep(
     """Train what is missing, evaluate once at max(l), time every l.
 
     Args:
-        data (str): the synthetic set of ``dff_mmseg.table4`` (its ``--data``).
+        data (str): the synthetic set of ``analysis_tools.segmentation_table4`` (its ``--data``).
         table4_dir (str): its ``--work-dir`` (Frame and the FlowNet DFF).
         work_dir (str): where the other DFF runs and the evaluations go.
         flow_nets (Sequence[str]): names of ``dff_common.flow_nets.FLOW_NETS``.
         intervals (Sequence[int]): key frame durations l, ascending.
         flow_checkpoint (Callable[[str], str]): flow net name -> its Flying Chairs
-            pre-training (run when missing); "flownet"'s is ``dff_mmseg.table4``'s.
+            pre-training (run when missing); "flownet"'s is
+            ``analysis_tools.segmentation_table4``'s.
         time_snippets (int): val snippets timed per l.
         rounds (int): interleaved timing rounds (the median run kept).
         retrain (bool): train Frame and the DFF runs again.
@@ -120,7 +121,7 @@ def sweep(
     trained = {}
     for name in flow_nets:
         pretrained = flow_checkpoint(name)
-        if name == "flownet":  # dff_mmseg.table4's run
+        if name == "flownet":  # analysis_tools.segmentation_table4's run
             run = train_run("dff-ft", table4_dir, data, name, pretrained, retrain)
         else:
             run = Path(work_dir) / f"dff-ft_{name}" / f"iter_{TRAININGS['dff-ft'][1]}.pth"
@@ -145,7 +146,7 @@ def sweep(
         )  # fmt: skip
         per_distance = [metrics[f"mIoU_d{d}"] for d in range(max(intervals))]
         pooled = functools.reduce(operator.add, best.values())
-        meta = torch.load(pretrained, map_location="cpu", weights_only=True)["meta"]
+        meta = read_flow_meta(pretrained)
         curves[name] = {
             "checkpoint": checkpoint,
             "flow_pretrain": {k: meta[k] for k in ("iters", "epe", "zero_flow_epe")},

@@ -1,0 +1,15 @@
+"""The DFF model: meta-architecture (Algorithm 1), R-FCN head, backbone, flow functions."""
+
+from .backbone import DFFResNetBackbone, build_dff_resnet_backbone
+from .flow_functions import build_flow_function, build_propagation
+from .meta_arch import DFFRCNN
+from .rfcn_head import RFCNROIHeads
+
+__all__ = [
+    "DFFRCNN",
+    "DFFResNetBackbone",
+    "RFCNROIHeads",
+    "build_dff_resnet_backbone",
+    "build_flow_function",
+    "build_propagation",
+]
