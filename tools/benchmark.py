@@ -72,6 +72,7 @@ from dff_common.complexity import (
 )
 from dff_common.feature_net import DilatedResNetFeatureNet
 from dff_common.flow_nets import FLOW_NETS, build_flow_net
+from dff_common.plugins import plugin_of
 from dff_common.propagation import FeaturePropagation
 from dff_common.scheduler import FixedIntervalScheduler
 from dff_common.timing import (
@@ -90,9 +91,6 @@ class ConvTaskHead(nn.Conv2d):
 
     def forward(self, features: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
         return super().forward(features)
-
-
-CONFIG_SUFFIXES = (".py", ".yaml", ".yml")  # mmseg, detectron2
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -189,8 +187,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     if min(args.streams) < 1:
         parser.error(f"--streams {args.streams}: each must be >= 1")
     for option, path in [("--config", c) for c in args.config] + [("--deploy", args.deploy)]:
-        if path is not None and Path(path).suffix not in CONFIG_SUFFIXES:
-            parser.error(f"{option} {path}: cannot tell the framework, expected .yaml or .py")
+        if path is not None:
+            try:
+                plugin_of(path)
+            except ValueError as err:
+                parser.error(f"{option}: {err}")
         if path is not None and not Path(path).is_file():
             parser.error(f"{option} {path}: no such file")
     if args.config and max(args.intervals) == 1:
@@ -198,7 +199,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.deploy:
         if not args.data:
             parser.error("--deploy needs --data, the dataset root of the val clips")
-        if args.max_clips and Path(args.deploy).suffix != ".py":
+        if args.max_clips and plugin_of(args.deploy) != "dff_mmseg":
             parser.error("--max-clips is for segmentation only: the VID mAP needs the whole split")
         results = Path(args.work_dir) / "results.json"
         if results.exists() and not args.overwrite:
@@ -410,7 +411,7 @@ def load_wrapped(config: str, args: argparse.Namespace):
     the same in every run.
     """
     torch.manual_seed(0)
-    if Path(config).suffix == ".py":
+    if plugin_of(config) == "dff_mmseg":
         import dff_mmseg
         from dff_mmseg import inference
 
@@ -486,7 +487,7 @@ def run_wrapped(args: argparse.Namespace):
 
 def run_deploy(args: argparse.Namespace) -> list[DeployRow]:
     """(f) Eager fp32 Algorithm 1 against each engine option and onnxruntime, in one run."""
-    plugin = "dff_mmseg" if Path(args.deploy).suffix == ".py" else "dff_detectron2"
+    plugin = plugin_of(args.deploy)
     with torch.no_grad():
         inputs = importlib.import_module(f"{plugin}.deploy").benchmark_inputs(
             args.deploy, args.data, args.checkpoint, args.opts, str(args.device), args.max_clips

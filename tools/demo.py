@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from dff_common.demo import DemoSummary, run_demo
+from dff_common.plugins import plugin_of
 from dff_common.scheduler import KeyFrameScheduler, build_scheduler
 from dff_common.timing import Timer
 from dff_common.video_io import FrameReader, FrameReadError, FrameWriter
@@ -36,7 +37,7 @@ logger = logging.getLogger("dff.demo")
 def build_demo(args: argparse.Namespace, scheduler: KeyFrameScheduler | None):
     """The demo of ``args.config``'s framework: detectron2 for ``.yaml``/``.yml``, mmseg for
     ``.py`` (its ``KEY=VALUE`` opts parsed as mmseg's ``--cfg-options``)."""
-    if Path(args.config).suffix == ".py":
+    if plugin_of(args.config) == "dff_mmseg":
         import dff_mmseg  # noqa: F401  (compat shims before mmseg, registrations)
 
         # isort: split
@@ -106,8 +107,10 @@ def main(argv: list[str] | None = None) -> DemoSummary:
     config = Path(args.config)
     if not config.is_file():
         raise SystemExit(f"config file not found: {config}")
-    if config.suffix not in (".yaml", ".yml", ".py"):
-        raise SystemExit(f"cannot tell the framework of {config}: expected .yaml or .py")
+    try:
+        plugin_of(config)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
     if not Path(args.checkpoint).is_file():
         raise SystemExit(f"checkpoint not found: {args.checkpoint}")
     if Path(args.output).resolve() == Path(args.input).resolve():

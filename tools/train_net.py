@@ -40,14 +40,16 @@ def main(argv: list[str] | None = None) -> None:
     path = Path(config)
     if not path.is_file():
         raise SystemExit(f"config file not found: {config}")
-    if path.suffix in (".yaml", ".yml"):
+    from dff_common.plugins import plugin_of
+
+    try:
+        plugin = plugin_of(path)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
+    if plugin == "dff_detectron2":
         train_detectron2(["--config-file", config, *rest])
-    elif path.suffix == ".py":
-        train_mmseg([config, *rest])
     else:
-        raise SystemExit(
-            f"cannot tell the framework of {config}: expected a detectron2 .yaml or an mmseg .py"
-        )
+        train_mmseg([config, *rest])
 
 
 def train_detectron2(argv: list[str]) -> None:

@@ -84,7 +84,7 @@ def test_wrapped_options(capsys):
     engine = benchmark.parse_args(["--config", str(SEG_CONFIG), "--engine", "--device", "cpu"])
     assert (engine.frames, engine.intervals) == (40, (1, 2, 5, 10, 20))
     for argv, message in [
-        (["--config", "model.txt"], "--config model.txt: cannot tell the framework"),
+        (["--config", "model.txt"], "--config: cannot tell the framework of model.txt"),
         (["--config", "missing.py"], "--config missing.py: no such file"),
         (["--config", str(SEG_CONFIG), "--intervals", "1"], "needs an l > 1"),
     ]:
