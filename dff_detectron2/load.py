@@ -22,26 +22,31 @@ MODEL_ZOO_PREFIX = "model_zoo:"
 
 
 def _merge_dff_yaml(cfg: CfgNode, path: str) -> None:
-    """``cfg.merge_from_file(path)``, where the ``_BASE_`` chain may end in a model-zoo config.
+    """``cfg.merge_from_file(path)``, where a ``_BASE_`` may be a model-zoo config or a list.
 
-    A file whose ``_BASE_`` is ``"model_zoo:<path>"`` starts from detectron2's installed
-    model-zoo config ``<path>``; a relative ``_BASE_`` is merged first the same way, so a leaf
-    (e.g. a Frame config) may inherit from a config that wraps a zoo config.
+    A ``_BASE_`` of ``"model_zoo:<path>"`` is detectron2's installed model-zoo config
+    ``<path>``; a relative one is merged first the same way, so a leaf (e.g. a Frame config)
+    may inherit from a config that wraps a zoo config; a list of them is merged in order, so a
+    DFF config composes a zoo model with a shipped video base (as mmengine's ``_base_`` lists).
     """
     with open(path) as f:
         data = yaml.safe_load(f) or {}
     base = data.pop("_BASE_", None)
-    if not isinstance(base, str):  # a root file (or a list of bases): detectron2's own merge
+    if base is None:  # a root file: detectron2's own merge
         cfg.merge_from_file(path)
         return
-    if base.startswith(MODEL_ZOO_PREFIX):
-        try:
-            zoo_file = model_zoo.get_config_file(base[len(MODEL_ZOO_PREFIX) :])
-        except RuntimeError as err:
-            raise FileNotFoundError(f"{path}: _BASE_ {base!r}: {err}") from err
-        cfg.merge_from_file(zoo_file)
-    else:
-        _merge_dff_yaml(cfg, os.path.join(os.path.dirname(path), os.path.expanduser(base)))
+    bases = [base] if isinstance(base, str) else base
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ValueError(f"{path}: _BASE_ must be a file name or a list of them, got {base!r}")
+    for base in bases:
+        if base.startswith(MODEL_ZOO_PREFIX):
+            try:
+                zoo_file = model_zoo.get_config_file(base[len(MODEL_ZOO_PREFIX) :])
+            except RuntimeError as err:
+                raise FileNotFoundError(f"{path}: _BASE_ {base!r}: {err}") from err
+            cfg.merge_from_file(zoo_file)
+        else:
+            _merge_dff_yaml(cfg, os.path.join(os.path.dirname(path), os.path.expanduser(base)))
     cfg.merge_from_other_cfg(CfgNode(data))
 
 
@@ -49,9 +54,9 @@ def get_dff_cfg(config: str | CfgNode, opts: Sequence = ()) -> CfgNode:
     """A frozen detectron2 config with the DFF keys, from a YAML file (or a config) and opts.
 
     Args:
-        config (str | CfgNode): a YAML file (``_BASE_`` chains allowed; a ``_BASE_`` of
-            ``"model_zoo:<path>"`` at the root of the chain starts from detectron2's model-zoo
-            config ``<path>``) or a config to copy.
+        config (str | CfgNode): a YAML file (``_BASE_`` chains and lists allowed; a
+            ``_BASE_`` of ``"model_zoo:<path>"`` is detectron2's model-zoo config ``<path>``)
+            or a config to copy.
         opts (Sequence): ``KEY VALUE`` overrides, as on detectron2's command lines.
 
     Returns:

@@ -191,6 +191,30 @@ def test_configs_without_a_zoo_base_load_as_detectron2_loads_them(path):
     assert _differences(get_dff_cfg(path), reference) == set()
 
 
+def test_a_zoo_model_the_docs_do_not_mention_wraps_with_a_composed_config():
+    # Faster R-CNN R101-FPN 3x: the zoo config and the shipped VID base, nothing copied
+    path = f"{CONFIGS}/DFF_FasterRCNN_R101_FPN_FlowNet.yaml"
+    lines = [line for line in Path(path).read_text().splitlines() if not line.startswith("#")]
+    assert len(lines) <= 5
+    dff = get_dff_cfg(path)
+    zoo = _zoo_cfg("FPN", name="COCO-Detection/faster_rcnn_R_101_FPN_3x.yaml")
+    assert _differences(dff, zoo) == _differences(get_dff_cfg(_dff_config("FPN")), _zoo_cfg("FPN"))
+    model = build_model(get_dff_cfg(path, ["MODEL.DEVICE", "cpu"]))
+    assert type(model).__name__ == "DFFRCNN" and len(model.backbone.bottom_up.res4) == 23
+
+
+def test_bases_listed_are_merged_in_order_and_a_bad_base_is_named(tmp_path):
+    (tmp_path / "a.yaml").write_text("SOLVER:\n  BASE_LR: 0.5\n  MAX_ITER: 7\n")
+    (tmp_path / "b.yaml").write_text("SOLVER:\n  BASE_LR: 0.25\n")
+    leaf = tmp_path / "leaf.yaml"
+    leaf.write_text('_BASE_: ["a.yaml", "b.yaml"]\nSOLVER:\n  IMS_PER_BATCH: 3\n')
+    cfg = get_dff_cfg(str(leaf))
+    assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_ITER, cfg.SOLVER.IMS_PER_BATCH) == (0.25, 7, 3)
+    leaf.write_text("_BASE_: 3\n")
+    with pytest.raises(ValueError, match=rf"{leaf}: _BASE_ must be a file name or a list"):
+        get_dff_cfg(str(leaf))
+
+
 def test_a_missing_zoo_config_is_named(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text('_BASE_: "model_zoo:COCO-Detection/no_such_model.yaml"\n')

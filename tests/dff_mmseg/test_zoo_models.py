@@ -40,13 +40,19 @@ ZOO = {
     f"dff_segformer-mit-b0{VIDEO}1024x1024.py": (
         "segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py"
     ),
+    # composed from the zoo's model file and the shipped video data: nothing copied
+    f"dff_deeplabv3-r50-d8{VIDEO}1024x2048.py": (
+        "deeplabv3/deeplabv3_r50-d8_4xb2-40k_cityscapes-512x1024.py"
+    ),
 }
+COMPOSED = {f"dff_deeplabv3-r50-d8{VIDEO}1024x2048.py"}  # full frames: no crop size
 CONFIGS = sorted(ZOO)
 # N_feat's levels that the heads read (propagated), those of them only the auxiliary head
 # reads, and their channels
 LEVELS = {
     "fcn": ((2, 3), (2,), (1024, 2048)),  # FCN head on level 3, auxiliary FCN head on level 2
     "pspnet": ((2, 3), (2,), (1024, 2048)),
+    "deeplabv3": ((2, 3), (2,), (1024, 2048)),  # ASPP head on level 3, auxiliary on level 2
     "deeplabv3plus": ((0, 2, 3), (2,), (256, 1024, 2048)),  # the decoder reads level 0 too
     "fpn": ((0, 1, 2, 3), (), (256,) * 4),  # the FPN's 4 outputs
     "segformer": ((0, 1, 2, 3), (), (32, 64, 160, 256)),  # the Mix Transformer's 4 stages
@@ -122,7 +128,10 @@ def test_config_keeps_the_zoo_model_and_sets_only_dff(name):
     for part in ("backbone", "neck", "decode_head", "auxiliary_head", "pretrained", "train_cfg"):
         assert cfg.get(part) == zoo.get(part), part  # untouched
     assert zoo.type == "EncoderDecoder" and cfg.type == "DFFSegmentor"
-    assert cfg.data_preprocessor == dict(zoo.data_preprocessor, type="VideoSegDataPreProcessor")
+    expected = dict(zoo.data_preprocessor, type="VideoSegDataPreProcessor")
+    if name in COMPOSED:
+        expected.pop("size")  # the zoo's 512x1024 training crop
+    assert cfg.data_preprocessor == expected
     assert cfg.test_cfg == dict(zoo.test_cfg, protocol="pairs")
     assert cfg.flow_net.type == "FlowNetSimple" and cfg.split == "neck" and cfg.interval == 5
     model = zoo_and_dff(name)[1]
