@@ -8,7 +8,10 @@ compat.apply()  # before the first detectron2 import: pure-Python detectron2 0.6
 # ImageNet VID / DET / synthetic datasets
 from dff_detectron2.config import add_dff_config  # noqa: E402
 from dff_detectron2.data.dataset_mapper import DFFPairDatasetMapper  # noqa: E402
-from dff_detectron2.data.datasets import register_imagenet_vid  # noqa: E402
+from dff_detectron2.data.datasets import (  # noqa: E402
+    register_coco_video_instances,
+    register_imagenet_vid,
+)
 from dff_detectron2.evaluation.evaluator import VIDEvaluator  # noqa: E402
 from dff_detectron2.load import get_dff_cfg, load_model  # noqa: E402
 from dff_detectron2.modeling.backbone import DFFResNetBackbone, build_dff_resnet_backbone  # noqa: E402
@@ -25,5 +28,6 @@ __all__ = [
     "build_dff_resnet_backbone",
     "get_dff_cfg",
     "load_model",
+    "register_coco_video_instances",
     "register_imagenet_vid",
 ]

@@ -117,16 +117,16 @@ def build_dff_train_loader(cfg, mapper) -> DataLoader:
             f"SOLVER.IMS_PER_BATCH={cfg.SOLVER.IMS_PER_BATCH} is not divisible by the "
             f"{world_size} processes"
         )
-    for name in cfg.DATASETS.TRAIN:
+    records = get_detection_dataset_dicts(
+        cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+    )
+    for name in cfg.DATASETS.TRAIN:  # after loading: a COCO-VID set's classes come with it
         classes = MetadataCatalog.get(name).get("thing_classes", None)
         if classes is not None and len(classes) != cfg.MODEL.ROI_HEADS.NUM_CLASSES:
             raise ValueError(
                 f"dataset {name} has {len(classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
                 f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES}"
             )
-    records = get_detection_dataset_dicts(
-        cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
-    )
     vid, det = cfg.MODEL.DFF.DATA.VID_DET_RATIO
     seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
     dataset = MixedSourceBatches(

@@ -115,8 +115,9 @@ class DFFPairDatasetMapper:
     def __call__(self, dataset_dict: dict) -> dict:
         record = copy.deepcopy(dataset_dict)
         cur = record.get("frame_idx", 0)
-        if "frame_template" in record:  # a VID frame
-            role = f"frame {cur:06d} of snippet {record.get('video_id')}"
+        if "frame_template" in record or "key_frame_files" in record:  # a video frame
+            video = "snippet" if "frame_template" in record else "video"  # ImageNet VID's word
+            role = f"frame {cur:06d} of {video} {record.get('video_id')}"
         else:
             role = f"{record.get('source', 'dataset')} image"
         image = self._read(record["file_name"], f"current {role}")
@@ -129,7 +130,7 @@ class DFFPairDatasetMapper:
             if key_index == cur:
                 key_image = image
             else:
-                key_file = record["frame_template"] % key_index
+                key_file = _key_file(record, key_index, role)
                 key_role = f"key frame {key_index:06d} (key offset {key_index - cur}) of {role}"
                 key_image = self._read(key_file, key_role)
                 if key_image.shape != image.shape:
@@ -147,6 +148,21 @@ class DFFPairDatasetMapper:
         instances = utils.annotations_to_instances(annos, size)
         record["instances"] = utils.filter_empty_instances(instances)
         return record
+
+
+def _key_file(record: dict, key_index: int, role: str) -> str:
+    """The file of frame ``key_index`` of the record's video: from its ``frame_template``
+    (ImageNet VID) or its ``key_frame_files`` (COCO-VID, frames from ``key_frames_start``)."""
+    if "frame_template" in record:
+        return record["frame_template"] % key_index
+    files, start = record.get("key_frame_files", ()), record.get("key_frames_start", 0)
+    if not start <= key_index < start + len(files):
+        raise ValueError(
+            f"{record['file_name']}: key frame {key_index} of {role} is not among the "
+            f"{len(files)} frames its record lists ({start}..{start + len(files) - 1}); register "
+            "the set with a larger max_key_distance"
+        )
+    return files[key_index - start]
 
 
 def _check_size(record: dict, image: np.ndarray) -> None:

@@ -8,6 +8,8 @@ Registered names (``<name>``: split), for a root given by :func:`register_imagen
 - ``<prefix>_vid_val``, ``<prefix>_vid_test`` (no annotations: submission file only);
 - ``<prefix>_det_train_30classes``: DET train images with objects of the 30 VID classes.
 
+:func:`register_coco_video_instances` registers any video set written as COCO-VID JSON.
+
 On import, ``imagenet_*`` is registered under ``$DFF_DATASETS/ILSVRC2015`` and
 ``synthetic_*`` under ``$DFF_DATASETS/synthetic_vid`` (``DFF_DATASETS`` defaults to
 ``datasets``); the synthetic set is written by
@@ -19,9 +21,10 @@ import os
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
+from dff_common.data.coco_video import MAX_KEY_DISTANCE, load_coco_video
 from dff_common.data.imagenet_vid import VID_CLASS_NAMES, VID_WNIDS, load_det_train, load_vid
 
-__all__ = ["register_imagenet_vid", "to_detectron2"]
+__all__ = ["register_coco_video_instances", "register_imagenet_vid", "to_detectron2"]
 
 SPLITS = {
     "vid_train": ("train", None),
@@ -77,6 +80,32 @@ def register_imagenet_vid(root, prefix: str = "imagenet") -> list[str]:
         )
         names.append(name)
     return names
+
+
+def register_coco_video_instances(
+    name: str,
+    metadata: dict,
+    json_file,
+    image_root,
+    max_key_distance: int = MAX_KEY_DISTANCE,
+) -> None:
+    """Register a video set in the COCO-VID JSON format (``dff_common.data.coco_video``) as
+    ``name``, as detectron2's ``register_coco_instances(name, metadata, json_file,
+    image_root)`` registers a COCO set: lazily, its ``thing_classes`` (the JSON's categories in
+    id order) set when it is first loaded. The pair mapper and ``VIDEvaluator`` read it as an
+    ImageNet VID split; training pairs may reach ``max_key_distance`` frames back.
+    """
+    json_file, image_root = os.fspath(json_file), os.fspath(image_root)
+
+    def load():
+        records, classes = load_coco_video(json_file, image_root, max_key_distance)
+        MetadataCatalog.get(name).set(thing_classes=classes)
+        return to_detectron2(records)
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(
+        json_file=json_file, image_root=image_root, evaluator_type="imagenet_vid", **metadata
+    )
 
 
 _ROOT = os.environ.get("DFF_DATASETS", "datasets")
