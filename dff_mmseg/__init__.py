@@ -10,7 +10,7 @@ compat.apply()  # before the first mmseg import: mmcv-lite has no compiled `mmcv
 
 from .apis import load_model  # noqa: E402
 from .checkpoint import AtomicCheckpointHook, DFFRunner  # noqa: E402
-from .datasets import CityscapesVideoDataset, LoadVideoFrames  # noqa: E402
+from .datasets import CityscapesVideoDataset, LoadVideoFrames, VideoSegDataset  # noqa: E402
 from .evaluation import IntervalIoUMetric, KeyDistanceIoUMetric  # noqa: E402
 from .models import (  # noqa: E402
     DFFSegmentor,
@@ -37,6 +37,7 @@ __all__ = [
     "KeyDistanceIoUMetric",
     "LoadVideoFrames",
     "VideoSegDataPreProcessor",
+    "VideoSegDataset",
     "ZeroFlow",
     "load_model",
 ]

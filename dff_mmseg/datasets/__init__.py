@@ -1,6 +1,7 @@
-"""Cityscapes video dataset and its transforms."""
+"""Video segmentation datasets (any video folders; Cityscapes sequences) and their transforms."""
 
 from .cityscapes_video import CityscapesVideoDataset
 from .transforms import LoadVideoFrames
+from .video_seg import VideoSegDataset
 
-__all__ = ["CityscapesVideoDataset", "LoadVideoFrames"]
+__all__ = ["CityscapesVideoDataset", "LoadVideoFrames", "VideoSegDataset"]

@@ -144,3 +144,86 @@ def test_label_ids_copied_over_train_ids_are_refused_naming_the_file(tmp_path):
     ds = dataset(tmp_path, pipeline=[dict(type="LoadVideoFrames")])
     with pytest.raises(ValueError, match=rf"label map {label} holds ids \[.*\] outside the 19 "):
         ds[0]
+
+
+# ------------------------------------------------------------- video folders (VideoSegDataset)
+def as_video_folders(root, split, target):
+    """The snippets of a Cityscapes-layout split as ``frames/<video>/<n>.png`` folders, each
+    annotated frame's label as ``labels/<video>/<n>.png``."""
+    for annotated in dataset(root, split=split, test_mode=True).annotated_frames():
+        video = annotated.name
+        for position, frame in enumerate(annotated.snippet):
+            (target / "frames" / video).mkdir(parents=True, exist_ok=True)
+            shutil.copy(annotated.frame_path(frame), target / "frames" / video / f"{position}.png")
+        (target / "labels" / video).mkdir(parents=True, exist_ok=True)
+        position = annotated.frame - annotated.snippet.start
+        shutil.copy(annotated.label_path, target / "labels" / video / f"{position}.png")
+    return target
+
+
+def folders(root, pipeline=(), **kwargs):
+    from dff_mmseg.datasets import VideoSegDataset
+
+    kwargs.setdefault("metainfo", CityscapesVideoDataset.METAINFO)
+    return VideoSegDataset(
+        data_root=str(root), data_prefix=dict(img_path="frames", seg_map_path="labels"),
+        img_suffix=".png", seg_map_suffix=".png", pipeline=list(pipeline), **kwargs,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["pairs", "stream"])
+def test_video_folders_give_the_items_of_the_cityscapes_layout(synthetic_root, tmp_path, mode):
+    target = as_video_folders(synthetic_root, "val", tmp_path)
+    pipeline = [dict(type="LoadVideoFrames"), dict(type="PackSegInputs", meta_keys=META_KEYS)]
+    city = dataset(synthetic_root, pipeline, interval=5, test_mode=True, mode=mode)
+    video = folders(target, pipeline, interval=5, test_mode=True, mode=mode)
+    assert len(video) == len(city) > 0
+    for j in range(len(city)):
+        a, b = city.get_data_info(j), video.get_data_info(j)
+        assert (b["key_distance"], b["frame_indices"]) == (a["key_distance"], a["frame_indices"])
+        assert torch.equal(city[j]["inputs"], video[j]["inputs"])
+        assert torch.equal(
+            city[j]["data_samples"].gt_sem_seg.data, video[j]["data_samples"].gt_sem_seg.data
+        )
+
+
+def test_video_folders_train_on_the_labelled_subset(synthetic_root, tmp_path):
+    target = as_video_folders(synthetic_root, "train", tmp_path)
+    video = sorted((target / "frames").iterdir())[0]
+    shutil.copy(target / "labels" / video.name / "19.png", target / "labels" / video.name / "7.png")
+    ds = folders(target, interval=3)
+    assert len(ds) == 4  # 3 videos, one of them labelled on two frames
+    for j in range(len(ds)):
+        info = ds.get_data_info(j)
+        key, cur = info["frame_indices"]
+        assert 0 <= cur - key < 3 and info["key_distance"] == cur - key
+        assert info["frame_paths"][1].endswith(f"/{cur}.png")
+        assert info["seg_map_path"].endswith(f"/{cur}.png")
+    zero = folders(target, interval=3, reduce_zero_label=True)
+    assert zero.get_data_info(0)["reduce_zero_label"]
+
+
+def test_video_folders_bad_input_is_named(synthetic_root, tmp_path):
+    target = as_video_folders(synthetic_root, "train", tmp_path)
+    video = sorted((target / "frames").iterdir())[0]
+    stray = target / "labels" / video.name / "99.png"
+    shutil.copy(target / "labels" / video.name / "19.png", stray)
+    with pytest.raises(FileNotFoundError, match=rf"{stray}: label of no frame"):
+        folders(target)
+    cv2.imwrite(str(stray.with_name("5.png")), np.zeros((16, 16), np.uint8))
+    stray.unlink()
+    with pytest.raises(ValueError, match=r"5.png: label is 16x16 .* its frame .*5.png is 64x32"):
+        folders(target)
+    stray.with_name("5.png").unlink()
+    lone = target / "frames" / "lone"
+    lone.mkdir()
+    with pytest.raises(FileNotFoundError, match=rf"video folder {lone} holds no \*.png frame"):
+        folders(target)
+    shutil.copy(video / "0.png", lone / "0.png")
+    with pytest.raises(ValueError, match=rf"video {lone} has 1 frame"):
+        folders(target)
+    shutil.rmtree(lone)
+    shutil.rmtree(target / "labels")
+    (target / "labels").mkdir()
+    with pytest.raises(FileNotFoundError, match="no label under"):
+        folders(target)
