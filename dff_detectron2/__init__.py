@@ -15,12 +15,13 @@ from dff_detectron2.data.datasets import (  # noqa: E402
 from dff_detectron2.evaluation.evaluator import VIDEvaluator  # noqa: E402
 from dff_detectron2.load import get_dff_cfg, load_model  # noqa: E402
 from dff_detectron2.modeling.backbone import DFFResNetBackbone, build_dff_resnet_backbone  # noqa: E402
-from dff_detectron2.modeling.meta_arch import DFFRCNN  # noqa: E402
+from dff_detectron2.modeling.meta_arch import DFFRCNN, DFFRetinaNet  # noqa: E402
 from dff_detectron2.modeling.rfcn_head import RFCNROIHeads  # noqa: E402
 
 __all__ = [
     "DFFPairDatasetMapper",
     "DFFRCNN",
+    "DFFRetinaNet",
     "DFFResNetBackbone",
     "RFCNROIHeads",
     "VIDEvaluator",

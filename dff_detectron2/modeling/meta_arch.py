@@ -1,11 +1,11 @@
-"""The Deep Feature Flow video detector around any R-CNN (Zhu et al., CVPR 2017, Fig. 2,
-Algorithm 1, Sec. 3-4).
+"""The Deep Feature Flow video detector around any R-CNN or RetinaNet (Zhu et al., CVPR 2017,
+Fig. 2, Algorithm 1, Sec. 3-4).
 
 ::
 
     training on (key, current) pairs (Fig. 2b):
       I_k --N_feat--> f_k --W(f_k, F(I_k, I_i), S(I_k, I_i)) per level--> f_i  (f_i = f_k if i = k)
-      f_i --N_task--> [task prefix] -> proposal generator + ROI heads (losses)
+      f_i --N_task--> [task prefix] -> proposal generator + ROI heads, or dense head (losses)
     inference:
       a pair ("key_image" given)     as in training, without losses
       a video (MODEL.DFF.TEST.MODE "video")   Algorithm 1 through dff_common's
@@ -17,8 +17,9 @@ N is a detectron2 ``GeneralizedRCNN`` (same modules and parameter names, so its 
 load as they are): N_feat is the backbone, or its part before a split point
 (``backbone.feature_part``: the paper's dilated ResNet, Table 5); N_task is the rest of the
 backbone (``backbone.task_prefix``: for R-FCN the split of the 1024-d maps into the RPN's and
-the R-FCN's halves) with the proposal generator and the ROI heads. Every level the backbone
-outputs is propagated (an FPN's P2-P6 each at its own stride).
+the R-FCN's halves) with the proposal generator and the ROI heads (:class:`DFFRCNN`), or a
+``RetinaNet``'s dense head with its anchors and box decoding (:class:`DFFRetinaNet`). Every
+level the backbone outputs is propagated (an FPN's P2-P6 each at its own stride).
 """
 
 import contextlib
@@ -26,7 +27,7 @@ import logging
 
 import torch
 from detectron2.config import configurable
-from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN, RetinaNet
 from detectron2.structures import ImageList
 
 from dff_common.engine import DFFInferenceEngine
@@ -36,7 +37,7 @@ from dff_detectron2.modeling.flow_functions import build_propagation
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DFFRCNN"]
+__all__ = ["DFFMixin", "DFFRCNN", "DFFRetinaNet"]
 
 TEST_MODES = ("video", "frame")
 
@@ -46,21 +47,15 @@ def _features_only(features, frames: torch.Tensor):
     return features
 
 
-@META_ARCH_REGISTRY.register()
-class DFFRCNN(GeneralizedRCNN):
-    """DFF around a ``GeneralizedRCNN``: feature network, propagation and task network."""
+class DFFMixin:
+    """DFF for a detectron2 detector class: feature network, propagation and task network.
 
-    @configurable
-    def __init__(
-        self,
-        *,
-        propagation: torch.nn.Module | None,
-        scheduler,
-        test_mode: str = "video",
-        freeze_recognition: bool = False,
-        freeze_flow: bool = False,
-        **kwargs,
-    ):
+    A meta-architecture is ``class DFFX(DFFMixin, X)`` with :meth:`task_network` (N_task on
+    propagated maps) and :meth:`recognition_modules` (N, frozen by "DFF fix N"); the detector
+    ``X`` keeps its modules and parameter names, so its checkpoints load as they are.
+    """
+
+    def init_dff(self, propagation, scheduler, test_mode, freeze_recognition, freeze_flow):
         """
         Args:
             propagation (FeaturePropagation | None): F + S + W over the backbone's levels;
@@ -69,41 +64,23 @@ class DFFRCNN(GeneralizedRCNN):
             test_mode (str): "video" (Algorithm 1) or "frame" (N on every frame).
             freeze_recognition (bool): "DFF fix N" (Table 3): N takes no gradient.
             freeze_flow (bool): "DFF fix F" (Table 3): F and S take no gradient.
-            **kwargs: ``GeneralizedRCNN``'s (backbone, proposal_generator, roi_heads,
-                pixel_mean, pixel_std, input_format, vis_period).
         """
-        super().__init__(**kwargs)
         if test_mode not in TEST_MODES:
             raise ValueError(f"MODEL.DFF.TEST.MODE must be one of {TEST_MODES}, got {test_mode!r}")
         self.propagation = propagation
         self.scheduler = scheduler
         self.test_mode = test_mode
         if freeze_recognition:
-            for module in (self.backbone, self.proposal_generator, self.roi_heads):
+            for module in self.recognition_modules():
                 module.requires_grad_(False)
         if freeze_flow and propagation is not None:
             propagation.requires_grad_(False)
         self._engine = None  # built on first video inference (it holds no parameters)
-        self._said_no_masks = False
 
-    @classmethod
-    def from_config(cls, cfg):
-        check_dff_config(cfg)
-        try:
-            ret = super().from_config(cfg)
-        except KeyError as err:  # a head asks for a map the backbone does not give
-            from detectron2.modeling import build_backbone
-
-            given = sorted(build_backbone(cfg).output_shape())
-            raise ValueError(
-                f"DFFRCNN wraps a two-stage GeneralizedRCNN (Faster / Mask / Cascade R-CNN: RPN "
-                f"+ ROI heads); its heads ask for the map {err}, which the backbone of this "
-                f"config does not give (it gives {given}; MODEL.RPN.IN_FEATURES "
-                f"{list(cfg.MODEL.RPN.IN_FEATURES)}, MODEL.ROI_HEADS.IN_FEATURES "
-                f"{list(cfg.MODEL.ROI_HEADS.IN_FEATURES)}). One-stage detectors (RetinaNet, "
-                "FCOS: detectron2's DenseDetector) have no RPN and are not wrapped"
-            ) from err
-        backbone, dff = ret["backbone"], cfg.MODEL.DFF
+    @staticmethod
+    def dff_arguments(cfg, backbone) -> dict:
+        """The DFF arguments of ``__init__`` from ``cfg.MODEL.DFF`` and the built backbone."""
+        dff = cfg.MODEL.DFF
         if hasattr(backbone, "channels_at_split"):  # split inside the backbone: one map
             level_channels = [backbone.channels_at_split]
         else:
@@ -112,13 +89,20 @@ class DFFRCNN(GeneralizedRCNN):
         if dff.SCHEDULER == "fixed":
             scheduler["interval"] = dff.KEY_FRAME_INTERVAL
         return {
-            **ret,
             "propagation": build_propagation(cfg, level_channels),
             "scheduler": build_scheduler(scheduler),
             "test_mode": dff.TEST.MODE,
             "freeze_recognition": dff.FREEZE_RECOGNITION,
             "freeze_flow": dff.FREEZE_FLOW,
         }
+
+    def recognition_modules(self) -> tuple:
+        """The modules of N (N_feat and N_task)."""
+        raise NotImplementedError
+
+    def training_context(self, gt_instances: list):
+        """A context for one training step on ``gt_instances`` (default: none)."""
+        return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ the sub-networks
     def propagation_levels(self) -> list[str]:
@@ -146,22 +130,6 @@ class DFFRCNN(GeneralizedRCNN):
         if hasattr(self.backbone, "task_prefix"):
             return self.backbone.task_prefix(features)
         return features
-
-    def task_network(self, features: dict, images: ImageList, gt_instances=None):
-        """N_task on (propagated) maps: task prefix, proposal generator, ROI heads.
-
-        Args:
-            features (dict[str, Tensor]): ``(N, C, h, w)`` maps at the split point.
-            images (ImageList): the current frames (sizes for anchors and clipping).
-            gt_instances (list[Instances], optional): targets, in training.
-
-        Returns:
-            tuple: ``(instances, losses)``; losses empty at test time.
-        """
-        features = self.task_features(features)
-        proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
-        instances, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
-        return instances, {**proposal_losses, **detector_losses}
 
     def preprocess_frames(self, batched_inputs: list[dict], keys=("image",)) -> list[ImageList]:
         """Normalise and pad the images under ``keys`` to one common size.
@@ -215,29 +183,8 @@ class DFFRCNN(GeneralizedRCNN):
             raise ValueError("training inputs need 'instances' (ground truth)")
         f_cur, images = self.pair_features(batched_inputs)
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
-        with self._boxes_only_without_masks(gt_instances):
+        with self.training_context(gt_instances):
             return self.task_network(f_cur, images, gt_instances)[1]
-
-    @contextlib.contextmanager
-    def _boxes_only_without_masks(self, gt_instances: list):
-        """A mask head (``MODEL.MASK_ON``, e.g. a wrapped zoo Mask R-CNN) trains on batches
-        with masks only: on boxes alone (ImageNet VID / DET) the box part trains, said once."""
-        heads = self.roi_heads
-        if not getattr(heads, "mask_on", False) or all(x.has("gt_masks") for x in gt_instances):
-            yield
-            return
-        if not self._said_no_masks:
-            logger.warning(
-                "the training data have no masks (gt_masks): the mask head of this "
-                "MODEL.MASK_ON model is not trained, its box part is (MODEL.MASK_ON False "
-                "builds it without)"
-            )
-            self._said_no_masks = True
-        heads.mask_on = False
-        try:
-            yield
-        finally:
-            heads.mask_on = True
 
     def inference(self, batched_inputs: list[dict], do_postprocess: bool = True):
         """Detections for a batch: pairs, Algorithm 1 on videos, or per frame (module doc).
@@ -296,3 +243,142 @@ class DFFRCNN(GeneralizedRCNN):
     def reset_videos(self) -> None:
         """Forget every cached key frame (e.g. before evaluating a dataset)."""
         self._engine = None
+
+
+@META_ARCH_REGISTRY.register()
+class DFFRCNN(DFFMixin, GeneralizedRCNN):
+    """DFF around a ``GeneralizedRCNN``: N_task is the proposal generator and the ROI heads."""
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        propagation: torch.nn.Module | None,
+        scheduler,
+        test_mode: str = "video",
+        freeze_recognition: bool = False,
+        freeze_flow: bool = False,
+        **kwargs,
+    ):
+        """
+        Args:
+            propagation, scheduler, test_mode, freeze_recognition, freeze_flow: see
+                :meth:`DFFMixin.init_dff`.
+            **kwargs: ``GeneralizedRCNN``'s (backbone, proposal_generator, roi_heads,
+                pixel_mean, pixel_std, input_format, vis_period).
+        """
+        super().__init__(**kwargs)
+        self.init_dff(propagation, scheduler, test_mode, freeze_recognition, freeze_flow)
+        self._said_no_masks = False
+
+    @classmethod
+    def from_config(cls, cfg):
+        check_dff_config(cfg)
+        try:
+            ret = super().from_config(cfg)
+        except KeyError as err:  # a head asks for a map the backbone does not give
+            from detectron2.modeling import build_backbone
+
+            given = sorted(build_backbone(cfg).output_shape())
+            raise ValueError(
+                f"DFFRCNN wraps a two-stage GeneralizedRCNN (Faster / Mask / Cascade R-CNN: RPN "
+                f"+ ROI heads); its heads ask for the map {err}, which the backbone of this "
+                f"config does not give (it gives {given}; MODEL.RPN.IN_FEATURES "
+                f"{list(cfg.MODEL.RPN.IN_FEATURES)}, MODEL.ROI_HEADS.IN_FEATURES "
+                f"{list(cfg.MODEL.ROI_HEADS.IN_FEATURES)}). For a one-stage RetinaNet, "
+                "META_ARCHITECTURE is DFFRetinaNet"
+            ) from err
+        return {**ret, **cls.dff_arguments(cfg, ret["backbone"])}
+
+    def recognition_modules(self) -> tuple:
+        return (self.backbone, self.proposal_generator, self.roi_heads)
+
+    def task_network(self, features: dict, images: ImageList, gt_instances=None):
+        """N_task on (propagated) maps: task prefix, proposal generator, ROI heads.
+
+        Args:
+            features (dict[str, Tensor]): ``(N, C, h, w)`` maps at the split point.
+            images (ImageList): the current frames (sizes for anchors and clipping).
+            gt_instances (list[Instances], optional): targets, in training.
+
+        Returns:
+            tuple: ``(instances, losses)``; losses empty at test time.
+        """
+        features = self.task_features(features)
+        proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
+        instances, detector_losses = self.roi_heads(images, features, proposals, gt_instances)
+        return instances, {**proposal_losses, **detector_losses}
+
+    def training_context(self, gt_instances: list):
+        return self._boxes_only_without_masks(gt_instances)
+
+    @contextlib.contextmanager
+    def _boxes_only_without_masks(self, gt_instances: list):
+        """A mask head (``MODEL.MASK_ON``, e.g. a wrapped zoo Mask R-CNN) trains on batches
+        with masks only: on boxes alone (ImageNet VID / DET) the box part trains, said once."""
+        heads = self.roi_heads
+        if not getattr(heads, "mask_on", False) or all(x.has("gt_masks") for x in gt_instances):
+            yield
+            return
+        if not self._said_no_masks:
+            logger.warning(
+                "the training data have no masks (gt_masks): the mask head of this "
+                "MODEL.MASK_ON model is not trained, its box part is (MODEL.MASK_ON False "
+                "builds it without)"
+            )
+            self._said_no_masks = True
+        heads.mask_on = False
+        try:
+            yield
+        finally:
+            heads.mask_on = True
+
+
+@META_ARCH_REGISTRY.register()
+class DFFRetinaNet(DFFMixin, RetinaNet):
+    """DFF around detectron2's one-stage ``RetinaNet``: N_task is its dense head, anchors and
+    box decoding (``forward_training`` / ``forward_inference``) on the propagated levels."""
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        propagation: torch.nn.Module | None,
+        scheduler,
+        test_mode: str = "video",
+        freeze_recognition: bool = False,
+        freeze_flow: bool = False,
+        **kwargs,
+    ):
+        """
+        Args:
+            propagation, scheduler, test_mode, freeze_recognition, freeze_flow: see
+                :meth:`DFFMixin.init_dff`.
+            **kwargs: ``RetinaNet``'s (backbone, head, head_in_features, anchor_generator,
+                box2box_transform, anchor_matcher, num_classes, ...).
+        """
+        super().__init__(**kwargs)
+        self.init_dff(propagation, scheduler, test_mode, freeze_recognition, freeze_flow)
+
+    @classmethod
+    def from_config(cls, cfg):
+        check_dff_config(cfg)
+        ret = super().from_config(cfg)
+        return {**ret, **cls.dff_arguments(cfg, ret["backbone"])}
+
+    def recognition_modules(self) -> tuple:
+        return (self.backbone, self.head)
+
+    def task_network(self, features: dict, images: ImageList, gt_instances=None):
+        """N_task on (propagated) maps: the dense head, then its losses against
+        ``gt_instances`` (training) or its decoded, NMS-ed detections.
+
+        Returns:
+            tuple: ``(instances, losses)``; instances None in training, losses empty at test.
+        """
+        features = self.task_features(features)
+        maps = [features[name] for name in self.head_in_features]
+        predictions = self.head(maps)
+        if gt_instances is not None:
+            return None, self.forward_training(images, maps, predictions, gt_instances)
+        return self.forward_inference(images, maps, predictions), {}

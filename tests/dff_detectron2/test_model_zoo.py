@@ -19,7 +19,7 @@ from detectron2 import model_zoo
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.layers import FrozenBatchNorm2d
-from detectron2.modeling import GeneralizedRCNN, build_model
+from detectron2.modeling import GeneralizedRCNN, RetinaNet, build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 from torch import nn
@@ -36,7 +36,7 @@ from dff_common.propagation import FeaturePropagation, resize_flow
 from dff_common.scheduler import FixedIntervalScheduler
 from dff_common.synthetic.vid import render_vid_snippet
 from dff_common.warp import warp
-from dff_detectron2 import DFFRCNN, add_dff_config, get_dff_cfg
+from dff_detectron2 import DFFRCNN, DFFRetinaNet, add_dff_config, get_dff_cfg
 
 ARCHS = ("C4", "DC5", "FPN")
 CONFIGS = "configs/dff_detectron2/model_zoo"
@@ -48,7 +48,8 @@ SMALL = [
     "MODEL.RPN.PRE_NMS_TOPK_TEST", 300, "MODEL.RPN.POST_NMS_TOPK_TEST", 20,
     "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", 32,
 ]  # fmt: skip
-COCO_CLASSES = ["MODEL.ROI_HEADS.NUM_CLASSES", 80]  # the zoo detector's, to take its weights
+COCO_CLASSES = ["MODEL.ROI_HEADS.NUM_CLASSES", 80]
+RETINANET = "COCO-Detection/retinanet_R_50_FPN_1x.yaml"  # the zoo detector's, to take its weights
 
 
 def _dff_config(arch: str) -> str:
@@ -532,13 +533,104 @@ def test_a_mask_model_trains_its_box_part_on_data_without_masks(caplog):
     assert "loss_mask" in losses and torch.isfinite(losses["loss_mask"])
 
 
-def test_a_one_stage_zoo_detector_is_refused_naming_what_is_missing():
+def test_a_one_stage_zoo_detector_under_dffrcnn_is_refused_naming_its_meta_architecture():
     cfg = _zoo_cfg("FPN", ["MODEL.META_ARCHITECTURE", "DFFRCNN", "MODEL.DEVICE", "cpu"],
-                   name="COCO-Detection/retinanet_R_50_FPN_1x.yaml")  # fmt: skip
+                   name=RETINANET)  # fmt: skip
     message = (
         r"DFFRCNN wraps a two-stage GeneralizedRCNN .*its heads ask for the map 'res4', which "
         r"the backbone of this config does not give \(it gives \['p3', 'p4', 'p5', 'p6', 'p7'\];"
-        r".*One-stage detectors \(RetinaNet, FCOS"
+        r".*For a one-stage RetinaNet, META_ARCHITECTURE is DFFRetinaNet"
     )
     with pytest.raises(ValueError, match=message):
         build_model(cfg)
+
+
+# ------------------------------------------------------------------- one-stage: RetinaNet
+def _frozen_bn_statistics_from_input(module, args) -> None:
+    module.running_mean.copy_(args[0].mean((0, 2, 3)))
+    module.running_var.copy_(args[0].var((0, 2, 3)))
+
+
+@pytest.fixture(scope="module")
+def retinanet():
+    """The zoo's RetinaNet R50-FPN (calibrated random weights) and DFFRetinaNet holding them."""
+    torch.manual_seed(0)
+    zoo = build_model(_zoo_cfg("FPN", ["MODEL.DEVICE", "cpu"], name=RETINANET))
+    assert type(zoo) is RetinaNet
+    hooks = [
+        m.register_forward_pre_hook(_frozen_bn_statistics_from_input)
+        for m in zoo.modules()
+        if isinstance(m, FrozenBatchNorm2d)
+    ]
+    with torch.no_grad():
+        zoo.eval()([{"image": _frames(1, seed=99)[0]}])
+        cls_score = zoo.head.cls_score  # its prior-probability bias scores every anchor 0.01
+        cls_score.weight.normal_(0, cls_score.in_channels**-0.5)
+        cls_score.bias.zero_()
+    for hook in hooks:
+        hook.remove()
+    dff_opts = ["MODEL.DEVICE", "cpu", "MODEL.META_ARCHITECTURE", "DFFRetinaNet"]
+    dff = build_model(_zoo_cfg("FPN", dff_opts, name=RETINANET))
+    assert isinstance(dff, DFFRetinaNet)
+    loaded = dff.load_state_dict(zoo.state_dict(), strict=False)
+    assert not loaded.unexpected_keys
+    assert loaded.missing_keys and all(k.startswith("propagation.") for k in loaded.missing_keys)
+    assert dff.propagation_levels() == ["p3", "p4", "p5", "p6", "p7"]
+    return zoo.eval(), dff.eval()
+
+
+def test_retinanet_at_interval_one_and_offset_zero_is_the_zoo_detector(retinanet):
+    zoo, dff = retinanet
+    saved, dff.scheduler = dff.scheduler, FixedIntervalScheduler(1)
+    dff.reset_videos()
+    try:
+        for i, frame in enumerate(_frames(2, seed=1)):
+            expected = _detect(zoo, {"image": frame})
+            _same(_detect(dff, {"image": frame, "video_id": "v", "frame_idx": i}), expected)
+            _same(_detect(dff, {"image": frame, "key_image": frame, "key_offset": 0}), expected)
+    finally:
+        dff.scheduler = saved
+        dff.reset_videos()
+
+
+def test_retinanet_algorithm_1_runs_the_backbone_on_key_frames_only(retinanet):
+    zoo, dff = retinanet
+    calls = []
+    hook = dff.backbone.register_forward_hook(lambda *args: calls.append(1))
+    frames = _frames(11, seed=3)
+    dff.reset_videos()
+    try:
+        video = [
+            _detect(dff, {"image": f, "video_id": "v", "frame_idx": i, "num_frames": 11})
+            for i, f in enumerate(frames)
+        ]
+    finally:
+        hook.remove()
+    assert len(calls) == 2  # key frames 0 and 10 (l = 10)
+    for i in (0, 10):
+        _same(video[i], _detect(zoo, {"image": frames[i]}))
+    pair = {"image": frames[4], "key_image": frames[0], "key_offset": -4}
+    _same(video[4], _detect(dff, pair))
+    assert not torch.equal(video[4].scores, _detect(zoo, {"image": frames[4]}).scores)
+
+
+def test_retinanet_pair_training_reaches_f_and_s(retinanet):
+    _, dff = retinanet
+    target = Instances((128, 160))
+    target.gt_boxes = Boxes(torch.tensor([[8.0, 10.0, 80.0, 90.0], [60.0, 5.0, 150.0, 100.0]]))
+    target.gt_classes = torch.tensor([0, 2])
+    cur, key = _frames(2, seed=2)
+    dff.train()
+    dff.zero_grad()
+    try:
+        with EventStorage():
+            losses = dff([{"image": cur, "key_image": key, "key_offset": -3, "instances": target}])
+        assert set(losses) == {"loss_cls", "loss_box_reg"}
+        assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+        sum(losses.values()).backward()
+        for name, p in dff.propagation.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient for {name}"
+        assert dff.head.cls_score.weight.grad.abs().sum() > 0
+    finally:
+        dff.zero_grad()
+        dff.eval()
