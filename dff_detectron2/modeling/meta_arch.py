@@ -55,7 +55,17 @@ class DFFMixin:
     ``X`` keeps its modules and parameter names, so its checkpoints load as they are.
     """
 
-    def init_dff(self, propagation, scheduler, test_mode, freeze_recognition, freeze_flow):
+    @configurable
+    def __init__(
+        self,
+        *,
+        propagation: torch.nn.Module | None,
+        scheduler,
+        test_mode: str = "video",
+        freeze_recognition: bool = False,
+        freeze_flow: bool = False,
+        **kwargs,
+    ):
         """
         Args:
             propagation (FeaturePropagation | None): F + S + W over the backbone's levels;
@@ -64,7 +74,10 @@ class DFFMixin:
             test_mode (str): "video" (Algorithm 1) or "frame" (N on every frame).
             freeze_recognition (bool): "DFF fix N" (Table 3): N takes no gradient.
             freeze_flow (bool): "DFF fix F" (Table 3): F and S take no gradient.
+            **kwargs: the detector's (``GeneralizedRCNN``'s backbone, proposal_generator,
+                roi_heads, ...; ``RetinaNet``'s backbone, head, anchor_generator, ...).
         """
+        super().__init__(**kwargs)
         if test_mode not in TEST_MODES:
             raise ValueError(f"MODEL.DFF.TEST.MODE must be one of {TEST_MODES}, got {test_mode!r}")
         self.propagation = propagation
@@ -249,27 +262,7 @@ class DFFMixin:
 class DFFRCNN(DFFMixin, GeneralizedRCNN):
     """DFF around a ``GeneralizedRCNN``: N_task is the proposal generator and the ROI heads."""
 
-    @configurable
-    def __init__(
-        self,
-        *,
-        propagation: torch.nn.Module | None,
-        scheduler,
-        test_mode: str = "video",
-        freeze_recognition: bool = False,
-        freeze_flow: bool = False,
-        **kwargs,
-    ):
-        """
-        Args:
-            propagation, scheduler, test_mode, freeze_recognition, freeze_flow: see
-                :meth:`DFFMixin.init_dff`.
-            **kwargs: ``GeneralizedRCNN``'s (backbone, proposal_generator, roi_heads,
-                pixel_mean, pixel_std, input_format, vis_period).
-        """
-        super().__init__(**kwargs)
-        self.init_dff(propagation, scheduler, test_mode, freeze_recognition, freeze_flow)
-        self._said_no_masks = False
+    _said_no_masks = False  # the box-only warning of _boxes_only_without_masks, said once
 
     @classmethod
     def from_config(cls, cfg):
@@ -338,27 +331,6 @@ class DFFRCNN(DFFMixin, GeneralizedRCNN):
 class DFFRetinaNet(DFFMixin, RetinaNet):
     """DFF around detectron2's one-stage ``RetinaNet``: N_task is its dense head, anchors and
     box decoding (``forward_training`` / ``forward_inference``) on the propagated levels."""
-
-    @configurable
-    def __init__(
-        self,
-        *,
-        propagation: torch.nn.Module | None,
-        scheduler,
-        test_mode: str = "video",
-        freeze_recognition: bool = False,
-        freeze_flow: bool = False,
-        **kwargs,
-    ):
-        """
-        Args:
-            propagation, scheduler, test_mode, freeze_recognition, freeze_flow: see
-                :meth:`DFFMixin.init_dff`.
-            **kwargs: ``RetinaNet``'s (backbone, head, head_in_features, anchor_generator,
-                box2box_transform, anchor_matcher, num_classes, ...).
-        """
-        super().__init__(**kwargs)
-        self.init_dff(propagation, scheduler, test_mode, freeze_recognition, freeze_flow)
 
     @classmethod
     def from_config(cls, cfg):
