@@ -13,7 +13,7 @@ Registered names (``<name>``: split), for a root given by :func:`register_imagen
 On import, ``imagenet_*`` is registered under ``$DFF_DATASETS/ILSVRC2015`` and
 ``synthetic_*`` under ``$DFF_DATASETS/synthetic_vid`` (``DFF_DATASETS`` defaults to
 ``datasets``); the synthetic set is written by
-``dff_common.data.imagenet_vid.make_synthetic_vid``.
+``dff_common.synthetic.vid.make_synthetic_vid``.
 """
 
 import os

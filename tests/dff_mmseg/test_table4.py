@@ -154,3 +154,23 @@ def test_full_table_propagates_the_controls_n():
         assert experiment.METHODS[method][1] == "frame-ft", method
     for _, run in experiment.METHODS.values():
         assert run in table4.RUNS
+
+
+def test_figure3_runs_edit_the_config_options_of_table4s_runs(tmp_path, monkeypatch):
+    from analysis_tools import segmentation_figure3 as figure3
+
+    calls = []
+    monkeypatch.setattr(figure3, "train", lambda *args: calls.append(("train", *args)))
+    monkeypatch.setattr(figure3, "evaluate", lambda *args: calls.append(("evaluate", *args)))
+    figure3.finetune_dff("flownet_half", "f.pth", "d", str(tmp_path), tmp_path / "out")
+    figure3.evaluate_intervals(experiment.METHODS["DFF (N from Frame)"][0], "c.pth",
+                               ("flownet_half", "f.pth"), 7, "d", tmp_path)  # fmt: skip
+    (_, config, output, options), (_, _, checkpoint, _, evaluated) = calls
+    assert config == experiment.TRAININGS["dff-ft"][0] and output == tmp_path / "out"
+    assert options["load_from"] == str(tmp_path / "frame" / "iter_400.pth")
+    assert options["model.flow_net.type"] == "FlowNetHalf"
+    assert options["model.flow_net.init_cfg.checkpoint"] == "f.pth"
+    assert checkpoint == "c.pth" and evaluated["model.interval"] == 7
+    assert evaluated["test_dataloader.dataset.interval"] == 7
+    assert evaluated["test_evaluator.type"] == "IntervalIoUMetric"
+    assert evaluated["model.flow_net.type"] == "FlowNetHalf"

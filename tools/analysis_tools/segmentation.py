@@ -3,7 +3,7 @@
 Building blocks of ``analysis_tools.segmentation_table4`` and
 ``analysis_tools.segmentation_figure3``: the training runs and table
 rows (:data:`TRAININGS`, :data:`METHODS`), the set and the flow pre-training
-(:func:`prepare`), the ``--cfg-options`` of a run (:func:`run_options`), training and
+(:func:`prepare`), the config options of a run (:func:`run_options`), training and
 evaluation through mmengine's Runner (:func:`train`, :func:`train_run`, :func:`evaluate`), a
 trained model (:func:`load_segmentor`, through :func:`dff_mmseg.load_model`), and the timing
 of Algorithm 1 over the decoded val snippets (:func:`val_snippets`, :func:`time_segmentor`).

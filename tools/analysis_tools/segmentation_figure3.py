@@ -58,7 +58,7 @@ def finetune_dff(
     config, iters, init = TRAININGS["dff-ft"]
     LOG.info("fine-tuning DFF with %s (%d iterations) -> %s", flow_net, iters, output)
     options = run_options(config, data, flow_net, flow_checkpoint)
-    train(config, output, [*options, f"load_from={checkpoint_of(init, table4_dir)}"])
+    train(config, output, {**options, "load_from": str(checkpoint_of(init, table4_dir))})
 
 
 def evaluate_intervals(
@@ -68,11 +68,13 @@ def evaluate_intervals(
     through the Runner's test loop; ``flow`` is ``(flow net, its pre-training)``, None for Frame."""
     name, flow_checkpoint = flow or ("frame", None)
     options = run_options(config, data, flow and name, flow_checkpoint)
-    options += [
-        f"model.interval={interval}",
-        f"test_dataloader.dataset.interval={interval}",
-        "test_evaluator.type=IntervalIoUMetric",
-    ]
+    options.update(
+        {
+            "model.interval": interval,
+            "test_dataloader.dataset.interval": interval,
+            "test_evaluator.type": "IntervalIoUMetric",
+        }
+    )
     return evaluate(config, checkpoint, Path(work_dir) / f"eval_{name}", options)
 
 

@@ -1,4 +1,4 @@
-# The synthetic set of dff_common.data.cityscapes.make_synthetic_cityscapes, in the real
+# The synthetic set of dff_common.synthetic.cityscapes.make_synthetic_cityscapes, in the real
 # Cityscapes video layout: 128x256 frames, 30-frame snippets, frame 20 annotated. Written by
 # `python tools/table4.py seg` (or make_synthetic_cityscapes("datasets/synthetic_cityscapes")).
 _base_ = ["./cityscapes_video.py"]
