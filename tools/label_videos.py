@@ -16,7 +16,8 @@ that target):
 - a detectron2 config (``.yaml``): the detections scoring ``--score-thresh`` or more, as
   ``DIR/annotations.json`` in COCO-VID (``register_coco_video_instances``), every frame listed.
 
-Nothing in ``DIR`` is replaced: the tool refuses a ``DIR`` that exists.
+Nothing in ``DIR`` is replaced: the tool refuses a ``DIR`` that exists, and every video must
+open before anything is written.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 
 from dff_common.plugins import plugin_of
-from dff_common.video_io import FrameReader
+from dff_common.video_io import FrameReader, FrameReadError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -119,13 +120,17 @@ def main(argv=None) -> Path:
         teacher, names = detection_teacher(
             args.config, args.checkpoint, args.device, args.score_thresh
         )
+    try:  # every video opens before anything is written
+        readers = {video: FrameReader(video) for video in args.videos}
+    except FrameReadError as err:
+        raise SystemExit(str(err)) from err
     records, start = [], time.time()
-    for video in args.videos:
+    for video, reader in readers.items():
         name = Path(video).stem if Path(video).is_file() else Path(video).name
         frames = out / "frames" / name
         frames.mkdir(parents=True)
         labelled = 0
-        for index, frame in FrameReader(video):
+        for index, frame in reader:
             path = frames / f"{index:06d}.png"
             cv2.imwrite(str(path), frame)
             record = dict(file_name=str(path), video_id=name, frame_idx=index,

@@ -124,6 +124,18 @@ def test_an_mp4_is_decoded_once_and_nothing_is_replaced(image_model, tmp_path):
     assert len(list((out / "labels" / "walk").iterdir())) == 4
 
 
+def test_a_video_that_does_not_decode_is_named_before_anything_is_written(image_model, tmp_path):
+    config, checkpoint, _ = image_model
+    good, bad = tmp_path / "good.mp4", tmp_path / "bad.mp4"
+    _video(good, frames=3)
+    bad.write_bytes(b"not a video" * 100)
+    out = tmp_path / "set"
+    with pytest.raises(SystemExit, match=r"cannot open video .*bad.mp4"):
+        label_videos.main(["--config", str(config), "--checkpoint", str(checkpoint),
+                           "--videos", str(good), str(bad), "--out", str(out)])  # fmt: skip
+    assert not out.exists()
+
+
 def test_bad_arguments_are_named(image_model, tmp_path, capsys):
     config, checkpoint, _ = image_model
     base = ["--checkpoint", str(checkpoint), "--out", str(tmp_path / "o")]
