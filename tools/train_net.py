@@ -52,6 +52,68 @@ def main(argv: list[str] | None = None) -> None:
         train_mmseg([config, *rest])
 
 
+def speed_advice(config: str, opts=(), cfg_options: dict | None = None) -> str | None:
+    """What to change when DFF of ``config`` would not be 1.5x faster than its image model at
+    its l (Eq. 5 and 7 by multiply-adds at the config's test size, counted on zero frames with
+    random weights: ``dff_common.complexity.speedup_advice``); None when it would be."""
+    import torch
+
+    from dff_common.complexity import measure_complexity, speedup_advice
+    from dff_common.plugins import plugin_of
+
+    if plugin_of(config) == "dff_detectron2":
+        from dff_detectron2 import get_dff_cfg, inference, load_model
+
+        cfg = get_dff_cfg(config, [*opts, "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", ""])
+        size = (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
+        model = load_model(cfg)
+        networks = inference.engine_networks(model, size)
+        interval = getattr(model.scheduler, "interval", None)
+    else:
+        import dff_mmseg
+        from dff_mmseg import inference
+        from dff_mmseg.train import build_config
+
+        cfg = build_config(config, cfg_options=cfg_options, eval_only=False)
+        size = _mmseg_test_size(cfg)
+        if size is None:
+            return None
+        model = dff_mmseg.load_model(cfg)
+        networks, interval = inference.engine_networks(model), model.interval
+    feature_net, task_net, propagation = networks
+    if propagation is None or not interval:
+        return None
+    print(f"{config}: predicting DFF's speedup at {size[0]}x{size[1]} (Eq. 5, 7)", flush=True)
+    frames = torch.zeros(1, 3, *size)
+    with torch.no_grad():
+        macs = measure_complexity(
+            feature_net, propagation.flow_net, lambda features: task_net(features, frames),
+            size, propagation.flow_input_scale,
+        )  # fmt: skip
+    return speedup_advice(macs, interval)
+
+
+def _mmseg_test_size(cfg) -> tuple[int, int] | None:
+    """``(H, W)`` of the frames an mmseg config tests on: its preprocessor's ``size``, else the
+    ``Resize`` scale (W, H) of its test pipeline."""
+    size = cfg.model.get("data_preprocessor", {}).get("size")
+    if size:
+        return tuple(size)
+    pipeline = cfg.get("test_pipeline") or cfg.get("test_dataloader", {}).get("dataset", {}).get(
+        "pipeline", []
+    )
+    for step in pipeline:
+        if step.get("type") == "Resize" and isinstance(step.get("scale"), (tuple, list)):
+            width, height = step["scale"]
+            return (min(width, height), max(width, height)) if width > height else (height, width)
+    return None
+
+
+def _warn_when_slow(advice: str | None) -> None:
+    if advice:
+        print(f"warning: {advice}", flush=True)
+
+
 def train_detectron2(argv: list[str]) -> None:
     """detectron2's flags; the output dir checked, then ``launch`` of one process's work."""
     from dff_detectron2 import get_dff_cfg
@@ -68,6 +130,7 @@ def train_detectron2(argv: list[str]) -> None:
         parser.error("--config-file (or --config) is required")
     if not args.eval_only:  # before default_setup rewrites OUTPUT_DIR/config.yaml
         check_output_dir_of(get_dff_cfg(args.config_file, args.opts), args.resume, args.overwrite)
+        _warn_when_slow(speed_advice(args.config_file, args.opts))
     launch(
         train_or_evaluate,
         args.num_gpus,
@@ -93,6 +156,8 @@ def train_mmseg(argv: list[str]):
         args.config, work_dir=args.work_dir, cfg_options=args.cfg_options, launcher=args.launcher,
         amp=args.amp, resume=args.resume, eval_only=args.eval_only, checkpoint=args.checkpoint,
     )  # fmt: skip
+    if not args.eval_only and int(os.environ.get("RANK", "0")) == 0:
+        _warn_when_slow(speed_advice(args.config, cfg_options=args.cfg_options))
     return run(cfg, eval_only=args.eval_only, overwrite=args.overwrite)
 
 

@@ -67,3 +67,18 @@ def test_help_with_a_config_lists_that_frameworks_flags(capsys):
     with pytest.raises(SystemExit) as exit_:
         train_net.main(["--config", config, "--help"])
     assert exit_.value.code == 0 and "--cfg-options" in capsys.readouterr().out
+
+
+def test_training_warns_when_eq7_predicts_dff_under_1_5x_faster():
+    segformer = "configs/dff_mmseg/dff_segformer-mit-b0-flownet_1xb2-100it_synthcity-128x256.py"
+    advice = train_net.speed_advice(segformer)  # FlowNet costs more than MiT-B0's N_feat
+    assert advice.startswith("DFF is predicted only 0.")
+    assert "at l = 5" in advice and "F + S dominates" in advice
+    resnet = "configs/dff_mmseg/dff_r50-flownet_1xb2-400it_synthcity-128x256.py"
+    assert train_net.speed_advice(resnet) is None  # the paper's network: > 1.5x
+    rfcn = "configs/dff_detectron2/Synthetic_DFF_RFCN_R50_FlowNetHalf_192.yaml"
+    assert train_net.speed_advice(rfcn) is None
+    slow = train_net.speed_advice(rfcn, ["MODEL.DFF.KEY_FRAME_INTERVAL", 1,
+                                         "MODEL.DFF.KEY_OFFSET_RANGE", (0, 0)])  # fmt: skip
+    assert "at l = 1" in slow  # every frame a key frame: nothing to gain
+    assert train_net.speed_advice(resnet, cfg_options={"model.interval": 1}).startswith("DFF is")
