@@ -439,7 +439,11 @@ class DFFSegmentor(EncoderDecoder):
         self, inputs: Tensor, batch_img_metas: list[dict] | None, auxiliary: bool = False
     ):
         """The propagated levels f_i of the current frames of ``(N, 6, H, W)`` pairs (with
-        those of the auxiliary heads if ``auxiliary``)."""
+        those of the auxiliary heads if ``auxiliary``); of ``(N, 3, H, W)`` single frames,
+        N_feat's own (each frame its own key frame: the image model, e.g. for
+        ``mmseg.apis.inference_model``)."""
+        if inputs.dim() == 4 and inputs.shape[1] == 3:
+            return self.n_feat(auxiliary)(inputs)
         key, cur = self.split_frames(inputs)
         distances = self._key_distances(inputs, batch_img_metas)
         try:

@@ -111,6 +111,26 @@ def test_offset_zero_is_the_per_frame_network_exactly():
         frame_model._forward(pair, samples([0, 2], labels=False))
 
 
+def test_a_single_frame_is_the_image_model(tmp_path):
+    model = build().eval()
+    cur = frames(2)[:, 3:]
+    with torch.no_grad():
+        scores = model._forward(cur, None)  # (N, 3, H, W): no pair, no key distance needed
+    assert torch.equal(scores, per_frame_scores(model, cur))
+    # so mmseg's own single-image API runs the DFF model as its image model
+    from mmengine.config import Config
+    from mmseg.apis import inference_model
+
+    model.cfg = Config(dict(test_pipeline=[dict(type="LoadImageFromFile"),
+                                           dict(type="PackSegInputs")]))  # fmt: skip
+    image = np.random.default_rng(0).integers(0, 256, (H, W, 3), np.uint8)
+    result = inference_model(model, image)
+    rgb = torch.from_numpy(image[:, :, ::-1].copy()).permute(2, 0, 1)[None].float()
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    expected = F.interpolate(per_frame_scores(model, (rgb - mean) / std), (H, W), mode="bilinear")
+    assert torch.equal(result.pred_sem_seg.data[0], expected.argmax(1)[0])
+
+
 def test_zero_flow_copies_the_key_frame_features():
     model = build(flow="zero").eval()
     pair = frames(2)
