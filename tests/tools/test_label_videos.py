@@ -148,3 +148,15 @@ def test_bad_arguments_are_named(image_model, tmp_path, capsys):
         with pytest.raises(SystemExit):
             label_videos.main(base + argv)
         assert message in capsys.readouterr().err
+
+
+def test_the_recipes_synthetic_videos_are_mp4_files_that_decode(tmp_path):
+    import make_synthetic_videos
+    from dff_common.video_io import FrameReader
+
+    written = make_synthetic_videos.main(["--out", str(tmp_path / "v"), "--videos", "2"])
+    assert [p.name for p in written] == ["clip0.mp4", "clip1.mp4"]
+    frames = list(FrameReader(written[0]))
+    assert len(frames) == 30 and frames[0][1].shape == (128, 256, 3)
+    with pytest.raises(SystemExit):
+        make_synthetic_videos.main(["--out", str(tmp_path / "v")])  # nothing replaced
