@@ -6,6 +6,7 @@ A YAML config goes to the Detectron2 plugin (detectron2's ``DefaultTrainer`` + `
 ``--dist-url``, trailing ``KEY VALUE`` opts); a ``.py`` config goes to the MMSegmentation plugin
 (mmengine's ``Runner``: ``--work-dir``, ``--resume``, ``--eval-only [--checkpoint FILE]``,
 ``--cfg-options``, ``--launcher``). Everything after the config is passed through unchanged.
+Before training, a warning says when Eq. 7 predicts DFF under 1.5x faster (:func:`speed_advice`).
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ def main(argv: list[str] | None = None) -> None:
         train_mmseg([config, *rest])
 
 
-def speed_advice(config: str, opts=(), cfg_options: dict | None = None) -> str | None:
+def speed_advice(config: str, opts=(), cfg_options: dict | None = None, built=None) -> str | None:
     """What to change when DFF of ``config`` would not be 1.5x faster than its image model at
     its l (Eq. 5 and 7 by multiply-adds at the config's test size, counted on zero frames with
-    random weights: ``dff_common.complexity.speedup_advice``); None when it would be."""
+    random weights: ``dff_common.complexity.speedup_advice``); None when it would be. An mmseg
+    config already built by ``dff_mmseg.train.build_config`` may be given as ``built``."""
     import torch
 
     from dff_common.complexity import measure_complexity, speedup_advice
@@ -74,7 +76,7 @@ def speed_advice(config: str, opts=(), cfg_options: dict | None = None) -> str |
         from dff_mmseg import inference
         from dff_mmseg.train import build_config
 
-        cfg = build_config(config, cfg_options=cfg_options, eval_only=False)
+        cfg = built or build_config(config, cfg_options=cfg_options)
         size = _mmseg_test_size(cfg)
         if size is None:
             return None
@@ -157,7 +159,7 @@ def train_mmseg(argv: list[str]):
         amp=args.amp, resume=args.resume, eval_only=args.eval_only, checkpoint=args.checkpoint,
     )  # fmt: skip
     if not args.eval_only and int(os.environ.get("RANK", "0")) == 0:
-        _warn_when_slow(speed_advice(args.config, cfg_options=args.cfg_options))
+        _warn_when_slow(speed_advice(args.config, built=cfg))
     return run(cfg, eval_only=args.eval_only, overwrite=args.overwrite)
 
 
