@@ -34,6 +34,11 @@ from dff_common.plugins import plugin_of
 from dff_common.video_io import FrameReader, FrameReadError
 
 
+def video_name(video: str) -> str:
+    """The folder name of a video in the set: a file's stem, a frame folder's name."""
+    return Path(video).stem if Path(video).is_file() else Path(video).name
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the image model's config (.py / .yaml)")
@@ -48,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--every {args.every}: must be >= 1")
     if Path(args.out).exists():
         parser.error(f"--out {args.out} exists: give a new folder (nothing is replaced)")
-    names = [Path(v).stem if Path(v).is_file() else Path(v).name for v in args.videos]
+    names = [video_name(v) for v in args.videos]
     if len(set(names)) != len(names):
         parser.error(f"--videos: two videos have the same name ({names}); rename one")
     try:
@@ -126,7 +131,7 @@ def main(argv=None) -> Path:
         raise SystemExit(str(err)) from err
     records, start = [], time.time()
     for video, reader in readers.items():
-        name = Path(video).stem if Path(video).is_file() else Path(video).name
+        name = video_name(video)
         frames = out / "frames" / name
         frames.mkdir(parents=True)
         labelled = 0

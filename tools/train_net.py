@@ -107,7 +107,7 @@ def _mmseg_test_size(cfg) -> tuple[int, int] | None:
     for step in pipeline:
         if step.get("type") == "Resize" and isinstance(step.get("scale"), (tuple, list)):
             width, height = step["scale"]
-            return (min(width, height), max(width, height)) if width > height else (height, width)
+            return (height, width)
     return None
 
 
