@@ -21,9 +21,9 @@ from dff_common.data.cityscapes import (
     frame_path,
     list_annotated_frames,
 )
-from dff_common.synthetic.scenes import class_color, make_texture, render_video
+from dff_common.synthetic.scenes import SHAPES, class_color, make_texture, render_video
 
-__all__ = ["make_synthetic_cityscapes"]
+__all__ = ["make_synthetic_cityscapes", "render_cityscapes_snippet", "train_id_lut"]
 
 _MARKER = "SYNTHETIC_CITYSCAPES.txt"  # written last; only a set with it may be overwritten
 _CITIES = {
@@ -38,7 +38,7 @@ THING_LABEL_IDS = (26, 24, 20, 33)
 EGO_VEHICLE_ID = 1  # static, ignored in evaluation (trainId 255)
 
 
-def _train_id_lut() -> np.ndarray:
+def train_id_lut() -> np.ndarray:
     """uint8 (256,) lookup table label id -> train id (255 for ignored ids)."""
     from cityscapesscripts.helpers.labels import labels  # optional: only the generator needs it
 
@@ -49,25 +49,52 @@ def _train_id_lut() -> np.ndarray:
     return lut
 
 
-def _render_snippet(rng: np.random.Generator, height: int, width: int, motion: Mapping):
-    """Frames (30, H, W, 3) RGB and label ids (30, H, W) of one snippet."""
+def render_cityscapes_snippet(
+    rng: np.random.Generator,
+    height: int = 128,
+    width: int = 256,
+    distinct_colors: bool = False,
+    **motion,
+):
+    """One snippet of :func:`make_synthetic_cityscapes`: 30 frames of stuff bands and 3 to 5
+    things, with the static ego-vehicle hood.
+
+    Args:
+        rng (np.random.Generator): source of randomness.
+        height, width (int): frame size. Defaults to 128 x 256.
+        distinct_colors (bool): render the nine classes with the well-separated hues of
+            ``class_color(0..8)`` instead of those of their label ids (``class_color(26)``, car,
+            is within 0.03 in hue of vegetation's and person's of building's); labels and
+            shapes are the same either way. Defaults to False.
+        **motion: passed to :func:`~dff_common.synthetic.scenes.render_video`.
+
+    Returns:
+        tuple: frames uint8 (30, H, W, 3) RGB, Cityscapes label ids uint8 (30, H, W), and the
+        :class:`~dff_common.synthetic.scenes.SyntheticVideo` (its exact ``backward_flow``).
+    """
     num_objects = int(rng.integers(3, 6))
     objects = rng.choice(THING_LABEL_IDS, num_objects, p=(0.45, 0.3, 0.15, 0.1))
+    label_ids = np.asarray(STUFF_LABEL_IDS + THING_LABEL_IDS, np.uint8)
+    render_ids = np.arange(len(label_ids)) if distinct_colors else label_ids
+    to_render = dict(zip(label_ids.tolist(), render_ids.tolist()))
     video = render_video(
         SNIPPET_LENGTH,
         height,
         width,
         rng,
-        object_classes=[int(c) for c in objects],
-        background_classes=STUFF_LABEL_IDS,
+        object_classes=[to_render[int(c)] for c in objects],
+        object_shapes=[SHAPES[int(c) % len(SHAPES)] for c in objects],  # by label id
+        background_classes=render_ids[: len(STUFF_LABEL_IDS)].tolist(),
         background_layout="bands",
         **motion,
     )
-    frames, label_ids = video.frames.copy(), video.semantic_maps.astype(np.uint8)
+    to_label = np.zeros(int(render_ids.max()) + 1, np.uint8)
+    to_label[render_ids] = label_ids
+    frames, label_ids = video.frames.copy(), to_label[video.semantic_maps]
     hood = max(1, round(0.08 * height))  # the static ego-vehicle hood, as in Cityscapes
     frames[:, -hood:] = make_texture(hood, width, rng, class_color(EGO_VEHICLE_ID) * 0.3)
     label_ids[:, -hood:] = EGO_VEHICLE_ID
-    return frames, label_ids
+    return frames, label_ids, video
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
@@ -84,6 +111,7 @@ def make_synthetic_cityscapes(
     width: int = 256,
     seed: int = 0,
     overwrite: bool = False,
+    distinct_colors: bool = False,
     **motion,
 ) -> dict[str, list[AnnotatedFrame]]:
     """Write a small synthetic Cityscapes video set in the real layout (module docstring).
@@ -105,6 +133,7 @@ def make_synthetic_cityscapes(
         seed (int): random seed (same seed, same files). Defaults to 0.
         overwrite (bool): replace a set previously written by this function at ``root``.
             Defaults to False.
+        distinct_colors (bool): see :func:`render_cityscapes_snippet`. Defaults to False.
         **motion: passed to :func:`render_video`; defaults ``camera_speed=5.0``,
             ``camera_zoom=0.01``, ``object_speed=3.0``, ``object_size=(0.15, 0.35)``.
 
@@ -133,7 +162,7 @@ def make_synthetic_cityscapes(
         "object_size": (0.15, 0.35),
         **motion,
     }
-    lut = _train_id_lut()
+    lut = train_id_lut()
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -142,7 +171,9 @@ def make_synthetic_cityscapes(
         for j in range(count):
             city, index = cities[j % len(cities)], j // len(cities)
             sequence, annotated = index // 2, ANNOTATED_INDEX + 40 * (index % 2)
-            frames, label_ids = _render_snippet(rng, height, width, motion)
+            frames, label_ids, _ = render_cityscapes_snippet(
+                rng, height, width, distinct_colors, **motion
+            )
             for t in range(SNIPPET_LENGTH):
                 frame = annotated - ANNOTATED_INDEX + t
                 _write_png(frame_path(root, split, city, sequence, frame), frames[t])

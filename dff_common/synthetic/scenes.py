@@ -301,7 +301,7 @@ def render_video(
     *,
     camera_speed: float = 4.0,
     camera_rotation: float = 0.0,
-    camera_zoom: float = 0.0,
+    camera_zoom: float | tuple = 0.0,
     object_speed: float = 3.0,
     object_rotation: float = 0.0,
     object_scale: float = 0.0,
@@ -324,7 +324,9 @@ def render_video(
         object_classes (Sequence[int]): class of each of the K objects. Defaults to ().
         camera_speed (float): max camera translation, world pixels per frame. Defaults to 4.
         camera_rotation (float): max camera rotation, degrees per frame. Defaults to 0.
-        camera_zoom (float): max |log zoom| per frame (0.02 = 2 % per frame). Defaults to 0.
+        camera_zoom (float | tuple): max |log zoom| per frame (0.02 = 2 % per frame), or a
+            (low, high) range of it, negative zooming in (the view narrows: content leaves the
+            frame and none enters, as seen from a car driving on). Defaults to 0.
         object_speed (float): max object speed relative to the camera's translation, pixels
             per frame. Defaults to 3.
         object_rotation (float): max object rotation, degrees per frame. Defaults to 0.
@@ -350,7 +352,8 @@ def render_video(
     # camera: frame -> world (world origin fixed later)
     cam_velocity = _uniform_vector(rng, camera_speed)
     cam_spin = np.deg2rad(rng.uniform(-camera_rotation, camera_rotation))
-    cam_zoom = rng.uniform(-camera_zoom, camera_zoom)
+    zoom_range = (-camera_zoom, camera_zoom) if np.isscalar(camera_zoom) else camera_zoom
+    cam_zoom = rng.uniform(*zoom_range)
     camera = np.stack(
         [
             _similarity(cam_velocity * t, cam_spin * t, np.exp(cam_zoom * t), window_center)

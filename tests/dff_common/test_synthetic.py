@@ -138,3 +138,18 @@ def test_bad_arguments(video):
         render_video(0, 10, 10, rng)
     with pytest.raises(ValueError, match="frame s=8"):
         video.backward_flow(0, 8)
+
+
+def test_camera_zoom_range_zooms_in_only():
+    """A (low, high) zoom range below 0 narrows the view on every frame: the frame-to-world
+    scale shrinks, so content leaves the frame and none enters."""
+    rng = np.random.default_rng(3)
+    video = render_video(6, 24, 32, rng, camera_speed=0.0, camera_zoom=(-0.05, -0.04))
+    scale = np.sqrt(np.linalg.det(video.camera[:, :2, :2]))
+    ratios = scale[1:] / scale[:-1]
+    assert np.all(ratios > np.exp(-0.05) - 1e-9) and np.all(ratios < np.exp(-0.04) + 1e-9)
+    # every pixel of a later frame is seen inside the earlier one: the flow stays in the frame
+    flow = video.backward_flow(5, 0)
+    ys, xs = np.mgrid[0:24, 0:32]
+    assert (xs + flow[..., 0]).min() >= 0 and (xs + flow[..., 0]).max() <= 31
+    assert (ys + flow[..., 1]).min() >= 0 and (ys + flow[..., 1]).max() <= 23
