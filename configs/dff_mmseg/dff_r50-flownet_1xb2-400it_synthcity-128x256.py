@@ -1,7 +1,6 @@
 # Table 3 "DFF" on the synthetic set: N and F trained end to end on frame pairs, l = 5.
 # N starts from scratch at lr 1e-2 (schedule_synthetic); F keeps the paper's lr 1e-3
-# (lr_mult 0.1): at 1e-2 its flow field blew up (mean |M| ~ 40 feature pixels after 400
-# iterations) and the propagated features became useless.
+# (lr_mult 0.1): at 1e-2 its flow field diverges.
 _base_ = [
     "./_base_/models/dff_r50_synthetic.py",
     "./_base_/datasets/synthetic_cityscapes_video.py",

@@ -28,6 +28,16 @@ def test_table_takes_each_row_from_its_task():
         "Exact flow (l=10)": {"mAP": 16.55, "fps": 60.0},
     }
     lines = demo_main.table([(seg, det)]).splitlines()
+    # the headline: DFF against the control, speed ratio and accuracy difference
+    assert lines[1].split() == [
+        "segmentation", "(l", "=", "5)", "1.4x", "faster", "(7.4", "vs", "5.4", "fps),", "mIoU",
+        "34.9", "vs", "35.6", "(-0.7)",
+    ]  # fmt: skip
+    assert lines[2].split()[4:] == [
+        "2.8x", "faster", "(28.2", "vs", "10.1", "fps),", "VID", "mAP", "17.2", "vs", "21.0",
+        "(-3.8)",
+    ]  # fmt: skip
+    lines = lines[4:]
     assert [line.split()[-4:] for line in lines[2:]] == [
         ["35.2", "5.5", "19.1", "10.2"],
         ["35.6", "5.4", "21.0", "10.1"],  # the control: Frame trained as long as DFF
@@ -68,6 +78,8 @@ def test_several_seeds_give_mean_and_standard_deviation():
         return seg, det
 
     lines = demo_main.table([run(30.0, 12.0), run(34.0, 18.0), run(32.0, 15.0)]).splitlines()
+    assert "1.4x faster (7.0 vs 5.0 fps), mIoU 30.0 vs 33.0 (-3.0)" in lines[1]
+    lines = lines[4:]
     # mean and sample standard deviation: 32 +- 2 mIoU, 15 +- 3 mAP; fps: the mean
     assert lines[2].split()[-8:] == ["32.0", "+-", "2.0", "5.0", "15.0", "+-", "3.0", "4.0"]
     assert lines[3].split()[-8:] == ["33.0", "+-", "0.0", "5.0", "10.0", "+-", "0.0", "8.0"]

@@ -141,7 +141,7 @@ def schedule_opts(iters: int, finetune: bool = False, base: str = SYNTHETIC_BASE
 
     A ``finetune`` run (DFF from the Frame model: N for DFF, in place of the paper's ImageNet
     initialisation; see :func:`start_from`) starts at a tenth of the base lr of the config
-    ``base``, without warm-up: at the Frame lr the fine-tuning wrecked N (15 mAP per frame).
+    ``base``, without warm-up: at the Frame lr the fine-tuning degrades N.
     """
     opts = ["SOLVER.MAX_ITER", iters, "SOLVER.STEPS", (int(0.75 * iters),)]
     if finetune:

@@ -27,15 +27,12 @@ Frame trains ``--frame-iters`` iterations. DFF starts from the final Frame model
 the paper's ImageNet initialisation of N_feat; F from the flow pre-training) and is trained
 end to end on pairs for ``--dff-iters`` iterations at a tenth of the Frame learning rate, the
 flow network at a further ``MODEL.DFF.FLOW.LR_FACTOR`` (0.1 in the synthetic config); at the
-Frame rate the fine-tuning wrecked N (15 mAP per frame). Frame (+it) continues Frame on
-single frames with that same schedule: compare DFF with it (on 192x256 frames the 150 extra
-iterations alone raised Frame from 34.9 to 51.5 mAP). Speeds are model time per frame (data
-loading excluded), batch 1, on this machine.
+Frame rate the fine-tuning degrades N. Frame (+it) continues Frame on single frames with that
+same schedule: compare DFF with it, since Frame is far from converged after ``--frame-iters``.
+Speeds are model time per frame (data loading excluded), batch 1, on this machine.
 
-``--train-videos`` defaults to 64: with 16 the flow network learned the training videos (a
-400-iteration DFF: mAP with its flow 55.9 against 51.5 copying on the training videos, 18.1
-against 20.6 on the validation videos), with 64 it generalises; Frame is then weaker after
-the same iterations (the README has the runs).
+``--train-videos`` defaults to 64: on 16 videos the flow network fits the training videos'
+motion and does not generalise to the validation videos.
 
 Existing ``<output>/{frame,frame-ft,dff}/model_final.pth`` are reused unless ``--retrain``.
 The numbers also go to ``<output>/results.json`` (``tools/seed_table.py`` makes the README's
