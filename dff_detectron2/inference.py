@@ -47,13 +47,16 @@ def normalize_clip(model: nn.Module, clip: torch.Tensor) -> torch.Tensor:
     return model.preprocess_frames([{"image": frame} for frame in clip.float()])[0].tensor
 
 
-def record_proposals(model: nn.Module) -> list[int]:
+def record_proposals(model: nn.Module) -> list[int] | None:
     """From now on, count the proposals the proposal generator gives N_task's ROI heads.
 
     Returns:
-        list[int]: filled by each later call of the model's proposal generator with its
-        number of proposals per image.
+        list[int] | None: filled by each later call of the model's proposal generator with its
+        number of proposals per image; None for a one-stage detector (``DFFRetinaNet``), which
+        has no proposals.
     """
+    if getattr(model, "proposal_generator", None) is None:
+        return None
     counts = []
 
     def count(module, inputs, outputs):

@@ -1,7 +1,7 @@
 # DFF around mmseg's SegFormer MiT-B0, composed from the zoo's model file (N, unchanged) and
 # this project's Cityscapes video data, schedule and runtime. N_feat is the Mix Transformer (four
-# stages); F is FlowNet Half on quarter-size frames (docs/BENCHMARKS.md, "Light models": its
-# all-MLP head is most of the time, split="decode_head" is the faster cut); l = 5.
+# stages); F is FlowNet Half on quarter-size frames; l = 5 (docs/BENCHMARKS.md, "Light models
+# and heavy heads": its all-MLP head is most of the time, split="decode_head" the faster cut).
 _base_ = [
     "mmseg::_base_/models/segformer_mit-b0.py",
     "./_base_/datasets/cityscapes_video.py",

@@ -1,7 +1,8 @@
 # DFF around mmseg's STDC1 (a light real-time model), composed from the zoo's model file (N,
 # unchanged) and this project's Cityscapes video data, schedule and runtime. N_feat is the
 # backbone (the decode head's and the auxiliary heads' inputs); F is FlowNet Half on
-# quarter-size frames, cheap enough for a light N (docs/BENCHMARKS.md, "Light models"); l = 5.
+# quarter-size frames, cheap enough for a light N; l = 5 (docs/BENCHMARKS.md, "Light models and
+# heavy heads": propagating the scores, split="decode_head", is faster still).
 _base_ = [
     "mmseg::_base_/models/stdc.py",
     "./_base_/datasets/cityscapes_video.py",

@@ -634,3 +634,11 @@ def test_retinanet_pair_training_reaches_f_and_s(retinanet):
     finally:
         dff.zero_grad()
         dff.eval()
+
+
+def test_retinanet_has_no_proposals_to_count(retinanet):
+    """tools/benchmark.py counts a two-stage N_task's proposals; a one-stage detector has none
+    (the RoIs column reads "-") instead of failing on a missing proposal generator."""
+    from dff_detectron2.inference import record_proposals
+
+    assert record_proposals(retinanet[1]) is None
