@@ -642,3 +642,24 @@ def test_retinanet_has_no_proposals_to_count(retinanet):
     from dff_detectron2.inference import record_proposals
 
     assert record_proposals(retinanet[1]) is None
+
+
+def test_retinanet_config_wraps_the_zoo_config_unchanged():
+    """The shipped one-stage config: the zoo's RetinaNet R50-FPN with only the DFF, data and
+    schedule keys set, F = FlowNet Half on quarter-size frames, built as DFFRetinaNet."""
+    path = f"{CONFIGS}/DFF_RetinaNet_R50_FPN_FlowNetHalf.yaml"
+    dff, zoo = get_dff_cfg(path), _zoo_cfg("FPN", name=RETINANET)
+    assert _differences(dff, zoo) == {
+        "MODEL.META_ARCHITECTURE", "MODEL.WEIGHTS", "MODEL.RETINANET.NUM_CLASSES",
+        "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.DFF.FLOW.NAME", "MODEL.DFF.FLOW.INPUT_SCALE",
+        "DATASETS.TRAIN", "DATASETS.TEST", "INPUT.MIN_SIZE_TRAIN", "INPUT.MAX_SIZE_TRAIN",
+        "INPUT.MIN_SIZE_TEST", "INPUT.MAX_SIZE_TEST", "SOLVER.IMS_PER_BATCH", "SOLVER.STEPS",
+        "SOLVER.MAX_ITER", "SOLVER.CHECKPOINT_PERIOD", "OUTPUT_DIR",
+    }  # fmt: skip
+    # (SOLVER.BASE_LR is not among them: the zoo's RetinaNet lr, 0.01, is Base-DFF-VID's)
+    assert dff.MODEL.RETINANET.NUM_CLASSES == 30 and dff.MODEL.DFF.KEY_FRAME_INTERVAL == 10
+    model = build_model(get_dff_cfg(path, ["MODEL.DEVICE", "cpu"]))
+    assert isinstance(model, DFFRetinaNet)
+    assert type(model.propagation.flow_net).__name__ == "FlowNetHalf"
+    assert model.propagation.flow_input_scale == 0.25
+    assert model.propagation_levels() == ["p3", "p4", "p5", "p6", "p7"]
