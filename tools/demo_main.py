@@ -110,10 +110,10 @@ def _numbers(seg: dict, det: dict) -> dict[str, tuple]:
     return numbers
 
 
-def headline(runs: list[tuple[dict, dict]]) -> str:
+def headline(per_run: list[dict[str, tuple]]) -> str:
     """What a user came for, per task: DFF's speedup over the per-frame model trained as long
-    ("Frame, trained as DFF") and its accuracy cost, from the means over the runs."""
-    per_run = [_numbers(seg, det) for seg, det in runs]
+    ("Frame, trained as DFF") and its accuracy cost, from the means over the runs' numbers
+    (:func:`_numbers`)."""
 
     def mean(label: str, column: int) -> float:
         return statistics.fmean(numbers[label][column] for numbers in per_run)
@@ -145,7 +145,7 @@ def table(runs: list[tuple[dict, dict]]) -> str:
     spread = len(runs) > 1
     width = 12 if spread else 6
     lines = [
-        headline(runs),
+        headline(per_run),
         "",
         f"{'':<24} {'segmentation (l = 5)':>{width + 10}}   {'detection (l = 10)':>{width + 10}}",
         f"{'method':<24} {'mIoU':>{width}} {'fps':>9}   {'VID mAP':>{width}} {'fps':>9}",
