@@ -6,10 +6,12 @@ on its labels before any model is trained (:mod:`analysis_tools.label_propagatio
 """
 
 import argparse
+import inspect
 import json
 import statistics
 
 from analysis_tools.label_propagation import label_propagation
+from dff_common.synthetic.scenes import render_video
 
 
 def main(argv=None) -> dict:
@@ -24,6 +26,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--snippets", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    motion_keys = [p.name for p in inspect.signature(render_video).parameters.values()
+                   if p.kind is p.KEYWORD_ONLY]  # fmt: skip
+    unknown = sorted(set(args.motion) - set(motion_keys))
+    if unknown:
+        parser.error(f"--motion: unknown keys {unknown} (render_video takes {motion_keys})")
     rows = label_propagation(
         args.snippets, args.interval, args.stride, seed=args.seed,
         distinct_colors=args.distinct_colors, **args.motion,

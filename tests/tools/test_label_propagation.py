@@ -46,3 +46,11 @@ def test_static_scene_gains_nothing_and_moving_scene_gains():
 def test_interval_outside_the_snippet_is_refused():
     with pytest.raises(ValueError, match="interval"):
         label_propagation(1, interval=21)
+
+
+def test_unknown_motion_key_is_named(capsys):
+    import label_propagation as front_end
+
+    with pytest.raises(SystemExit):
+        front_end.main(["--motion", '{"camera_sped": 3}', "--snippets", "1"])
+    assert "unknown keys ['camera_sped']" in capsys.readouterr().err

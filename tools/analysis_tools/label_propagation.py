@@ -63,11 +63,12 @@ def propagate_labels(
 
 
 def _miou(areas: list) -> float:
-    """mIoU in percent over the classes present in labels or predictions, from the
-    ``intersect_and_union`` areas of several images."""
-    inter, union = (sum(a[j] for a in areas) for j in (0, 1))
-    present = union > 0
-    return float(100 * (inter[present] / union[present]).mean())
+    """mIoU in percent as mmseg's ``IoUMetric`` computes it (the mean over the classes present
+    in labels or predictions), from the ``intersect_and_union`` areas of several images."""
+    from mmseg.evaluation.metrics import IoUMetric
+
+    totals = [sum(a[j] for a in areas) for j in range(4)]
+    return float(100 * np.nanmean(IoUMetric.total_area_to_metrics(*totals)["IoU"]))
 
 
 def label_propagation(
